@@ -1,0 +1,77 @@
+"""Text output of an audit for a terminal (rich): findings, then a summary grouped by rule and
+tier, family tables, files that were skipped or failed, and one closing line."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..audit import family_summaries
+from ..model import AuditResult, Severity, Status, SuppressionKind
+
+_SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold red",
+    Severity.HIGH: "red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+
+
+def render(result: AuditResult, console: Console, *, quiet: bool = False) -> None:
+    for finding in result.findings:
+        loc = finding.location
+        line = Text()
+        line.append(f"{loc.path}:{loc.line}:{loc.column + 1}", style="bold")
+        line.append(": ")
+        line.append(finding.rule, style=_SEVERITY_STYLE[finding.severity])
+        line.append(f" {finding.message}")
+        if finding.tier is not None:
+            line.append(f" [tier {finding.tier}]", style="dim")
+        console.print(line, soft_wrap=True, highlight=False)
+    if quiet:
+        return
+    if result.findings:
+        console.print()
+        table = Table(title="Findings by rule and tier", title_justify="left")
+        for column in ("Rule", "Name", "Severity", "Tier", "Count"):
+            table.add_column(column, justify="right" if column == "Count" else "left")
+        counts = Counter((f.rule, f.name, f.severity, f.tier) for f in result.findings)
+        for (rule, name, severity, tier), count in sorted(
+            counts.items(), key=lambda kv: (kv[0][0], kv[0][3] or 0)
+        ):
+            table.add_row(rule, name, str(severity), "-" if tier is None else str(tier), str(count))
+        console.print(table)
+        for summary in family_summaries(result.findings):
+            extra = Table(title=summary.title, title_justify="left")
+            for column in summary.columns:
+                extra.add_column(column)
+            for row in summary.rows:
+                extra.add_row(*("" if v is None else str(v) for v in row))
+            console.print(extra)
+    problems = [f for f in result.files if f.status is not Status.OK]
+    if problems:
+        table = Table(title="Files not audited", title_justify="left")
+        table.add_column("File")
+        table.add_column("Outcome")
+        table.add_column("Reason")
+        for outcome in problems:
+            style = "red" if outcome.status is Status.FAILED else "yellow"
+            table.add_row(outcome.path, Text(outcome.status.value, style=style), outcome.reason)
+        console.print(table)
+    for error in result.errors:
+        console.print(Text(error, style="red"))
+    fixmes = sum(1 for s in result.suppressed if s.kind is SuppressionKind.FIXME)
+    ignored = len(result.suppressed) - fixmes
+    audited = sum(1 for f in result.files if f.status is Status.OK)
+    summary = (
+        f"{len(result.findings)} finding{'s' if len(result.findings) != 1 else ''}"
+        f" in {audited} file{'s' if audited != 1 else ''}"
+        f" ({len(problems)} not audited, {ignored} suppressed, {fixmes} fixme;"
+        f" {result.cache_hits} from cache)"
+    )
+    style = "bold red" if result.exit_code else "bold green"
+    console.print(Text(summary, style=style))
