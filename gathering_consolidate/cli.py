@@ -207,6 +207,110 @@ def _rule_dict(check) -> dict:
     }
 
 
+@app.command()
+def migrate(
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="PATH, or CODEMOD [PATH]: `migrate app --codemod narrow-except` and"
+            " `migrate lint-guard app` both work.",
+            show_default=False,
+        ),
+    ] = None,
+    codemod: Annotated[
+        str | None, typer.Option("--codemod", "-c", help="The codemod to run (see --list).")
+    ] = None,
+    write: Annotated[
+        bool, typer.Option("--write", help="Apply the changes (atomically); default: show a diff.")
+    ] = False,
+    unsafe_fixes: Annotated[
+        bool, typer.Option("--unsafe-fixes", help="Allow codemods that can change behaviour.")
+    ] = False,
+    tier: Annotated[
+        int | None, typer.Option("--tier", min=1, max=3, help="Only findings of this tier.")
+    ] = None,
+    reraise: Annotated[
+        bool,
+        typer.Option("--reraise", help="narrow-except: re-raise in swallowing tier-1 handlers."),
+    ] = False,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-O", help="A codemod option as KEY=VALUE (repeatable)."),
+    ] = None,
+    list_codemods: Annotated[bool, typer.Option("--list", help="List the codemods.")] = False,
+) -> None:
+    """Rewrite code with a codemod: a unified diff by default, --write to apply.
+
+    Exit codes: 0 nothing to change (or written), 1 changes shown in the diff, 2 error or a file the
+    codemod failed on.
+    """
+    from .codemods.engine import CodemodError, WriteError, apply, codemod_registry, plan_migration
+
+    registry = codemod_registry()
+    if list_codemods:
+        for cid, cls in registry.items():
+            print(f"{cid:<22} {cls.applicability.value:<7} {cls.description}")
+        return
+    args = list(args or [])
+    if args and args[0] in registry and not Path(args[0]).exists():
+        if codemod is not None and codemod != args[0]:
+            raise _fail(f"two codemods given: {args[0]} and --codemod {codemod}")
+        codemod = args.pop(0)
+    if len(args) > 1:
+        raise _fail(f"one path expected, got {len(args)}: {' '.join(args)}")
+    target = Path(args[0]) if args else Path(".")
+    if codemod is None:
+        raise _fail("which codemod? pass --codemod ID (`migrate --list` lists them)")
+    options: dict[str, object] = {}
+    if tier is not None:
+        options["tier"] = tier
+    if reraise:
+        options["reraise"] = True
+    for item in option or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise _fail(f"--option {item!r}: expected KEY=VALUE")
+        options[key.strip()] = _parse_value(value.strip())
+    try:
+        plan = plan_migration(target, codemod, options, unsafe_fixes=unsafe_fixes)
+    except (CodemodError, ConfigError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    err = Console(stderr=True, highlight=False)
+    for refusal in plan.refusals:
+        where = f"{refusal.path}:{refusal.line}" if refusal.line else refusal.path
+        err.print(f"[yellow]refused[/] {where}: {refusal.reason}")
+    for failure in plan.failures:
+        err.print(f"[red]failed[/] {failure.path}: {failure.reason}")
+    for change in plan.changes:
+        for warning in change.warnings:
+            err.print(f"[cyan]note[/] {change.path}: {warning}")
+    if write:
+        try:
+            written = apply(plan)
+        except WriteError as exc:
+            raise _fail(str(exc)) from None
+        err.print(f"{plan.codemod}: wrote {len(written)} file{'s' if len(written) != 1 else ''}")
+        raise typer.Exit(EXIT_ERROR if plan.failures else 0)
+    from .codemods.engine import render_diff
+
+    sys.stdout.write(render_diff(plan))
+    n = len(plan.changes)
+    err.print(
+        f"{plan.codemod}: {n} file{'s' if n != 1 else ''} would change (dry run; --write applies)"
+    )
+    raise typer.Exit(EXIT_ERROR if plan.failures else (1 if n else 0))
+
+
+def _parse_value(text: str) -> object:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,195 @@
+"""The codemod API: what a codemod declares, what it is given, what it returns.
+
+A codemod has an id (verb-first, kebab-case: `aware-datetimes`), a one-line `description`, an
+`applicability` (SAFE or UNSAFE: unsafe ones run only with `--unsafe-fixes`), the rule ids it
+`fixes`, `OPTIONS`, and `CASES` (before/after pairs, unchanged inputs, refusals) that are also its
+tests. It returns outcomes as plain data; the engine (`engine.py`) validates, diffs and writes.
+
+Per-file codemods implement `transform(source, path, project) -> str` (return the source unchanged
+when there is nothing to do; raise `Refuse(reason)` to refuse the whole file). Project-wide ones
+(writing a helper module, converting every caller) override `run(project)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..audit.base import Option, dedent
+from ..config import Config
+from ..model import Applicability, AuditResult
+
+
+class Refuse(Exception):
+    """Raised by `transform` to leave a file alone, with the reason shown to the user."""
+
+    def __init__(self, reason: str, line: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line
+
+
+# -- outcomes ------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """`before` is None for a file the codemod creates (a helper module written into the target)."""
+
+    path: str
+    before: str | None
+    after: str
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The codemod would not touch this (part of the) file, and says why."""
+
+    path: str
+    reason: str
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The codemod could not run here, or produced output that does not parse (never written)."""
+
+    path: str
+    reason: str
+
+
+Outcome = Changed | Unchanged | Refused | Failed
+
+
+# -- cases (examples that are tests) -----------------------------------------------------------
+@dataclass(frozen=True)
+class Rewrite:
+    before: str
+    after: str
+    path: str = "app/module.py"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    files: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Keeps:
+    """Input the codemod must leave byte-identical (LibCST's `assertCodemod(before, before)`)."""
+
+    code: str
+    path: str = "app/module.py"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    files: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Refuses:
+    """Input the codemod must refuse, with `reason` in the refusal message."""
+
+    code: str
+    reason: str
+    path: str = "app/module.py"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    files: Mapping[str, str] = field(default_factory=dict)
+
+
+Case = Rewrite | Keeps | Refuses
+
+
+# -- the project a codemod sees ------------------------------------------------------------------
+@dataclass
+class CodemodProject:
+    """The target as a codemod sees it: project-relative POSIX paths -> text (every Python file the
+    audit would read), the configuration, and the audit on demand."""
+
+    root: Path
+    config: Config
+    files: dict[str, str]
+    _audits: dict[tuple[str, ...], AuditResult] = field(default_factory=dict, repr=False)
+
+    def audit(self, select: Sequence[str]) -> AuditResult:
+        """The audit of these files (in memory, as they are now) restricted to `select`."""
+        key = tuple(sorted(select))
+        if key not in self._audits:
+            from ..audit import registry
+            from ..project import audit_sources, sources_from_mapping
+
+            config = Config(
+                root=self.config.root,
+                select=key,
+                tiers=self.config.tiers,
+                default_tier=self.config.default_tier,
+                check_options=self.config.check_options,
+                overrides=self.config.overrides,
+                exclude=self.config.exclude,
+            )
+            self._audits[key] = audit_sources(sources_from_mapping(self.files), config, registry())
+        return self._audits[key]
+
+    def packages(self) -> list[str]:
+        """Top-level package directories (those with an `__init__.py`), shortest first."""
+        found = {p.rsplit("/", 1)[0] for p in self.files if p.endswith("/__init__.py")}
+        tops = [p for p in found if not any(p.startswith(q + "/") for q in found if q != p)]
+        return sorted(tops, key=lambda p: (p.count("/"), p))
+
+
+class Codemod:
+    """Base of every codemod."""
+
+    id: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    applicability: ClassVar[Applicability] = Applicability.UNSAFE
+    fixes: ClassVar[tuple[str, ...]] = ()
+    OPTIONS: ClassVar[Mapping[str, Option]] = {}
+    CASES: ClassVar[Sequence[Case]] = ()
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        unknown = set(options or {}) - set(self.OPTIONS)
+        if unknown:
+            raise ValueError(
+                f"codemod {self.id} has no option {', '.join(sorted(unknown))}"
+                f" (options: {', '.join(sorted(self.OPTIONS)) or 'none'})"
+            )
+        self.options = {k: o.default for k, o in self.OPTIONS.items()}
+        self.options.update(options or {})
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.id:
+            return
+        import re
+
+        if not re.fullmatch(r"[a-z]+(-[a-z0-9]+)+", cls.id):
+            raise TypeError(f"{cls.__name__}: codemod id {cls.id!r} must be verb-first kebab-case")
+        if not cls.description or not cls.__doc__:
+            raise TypeError(f"{cls.__name__}: a codemod needs a description and a docstring")
+
+    def run(self, project: CodemodProject) -> Iterable[Outcome]:
+        """Default: `transform` each file on its own."""
+        for path, source in sorted(project.files.items()):
+            try:
+                after = self.transform(source, path, project)
+            except Refuse as refusal:
+                yield Refused(path, refusal.reason, refusal.line)
+                continue
+            if after == source:
+                yield Unchanged(path)
+            else:
+                yield Changed(path, source, after, tuple(self.warnings_for(path)))
+
+    def transform(self, source: str, path: str, project: CodemodProject) -> str:
+        raise NotImplementedError(f"{type(self).__name__} must implement transform() or run()")
+
+    def warnings_for(self, path: str) -> list[str]:
+        """Notes about a changed file (say, a trade-off the user must know); none by default."""
+        return []
+
+
+def case_sources(case: Case) -> dict[str, str]:
+    code = case.before if isinstance(case, Rewrite) else case.code
+    return {**{p: dedent(c) for p, c in case.files.items()}, case.path: dedent(code)}
