@@ -130,9 +130,16 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"(?:/.*)?\Z")
 
 
+@functools.lru_cache(maxsize=64)
+def _any_glob(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    if not patterns:
+        return re.compile(r"(?!)")
+    return re.compile("|".join(f"(?:{glob_regex(p).pattern})" for p in patterns))
+
+
 def path_matches(path: str, patterns: Iterable[str]) -> bool:
     """Whether a project-relative POSIX path (or one of its parent directories) matches a glob."""
-    return any(glob_regex(p).match(path) for p in patterns)
+    return _any_glob(tuple(patterns)).match(path) is not None
 
 
 @dataclass(frozen=True, slots=True)
