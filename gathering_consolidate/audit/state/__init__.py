@@ -1,0 +1,8 @@
+"""Family `MEM`: in-memory state: process-lifetime containers used as stores or caches, that grow
+without bound (MEM001) or hold what must survive a restart or be shared across instances
+(MEM002)."""
+
+from .restart_critical_state import RestartCriticalState
+from .unbounded_in_memory_store import UnboundedInMemoryStore
+
+CHECKS = (UnboundedInMemoryStore, RestartCriticalState)

@@ -1,0 +1,634 @@
+"""Shared by the MEM checks: find the mutable containers that live as long as the process
+(module-level, class-level, `self.x` set in `__init__` of a process-wide object), and what the
+functions of the project do to them (grow, remove, check the size, rebind).
+
+Collected per file, combined across files in `finish`: a store defined in `app/store.py` and
+filled from `app/api/users.py` is one container.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...model import Finding, Location, Severity, fingerprint
+from ..base import FileContext, ProjectCheck, ProjectContext
+from ..stubs.helpers import is_test_path, own_nodes
+
+FUNCTION_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def words(name: str) -> list[str]:
+    return [w for w in _CAMEL.sub("_", name).lower().split("_") if w]
+
+
+# -- containers ----------------------------------------------------------------------------------
+
+_FACTORIES = {
+    "dict": "dict",
+    "set": "set",
+    "list": "list",
+    "collections.defaultdict": "defaultdict",
+    "collections.OrderedDict": "OrderedDict",
+    "collections.Counter": "Counter",
+    "collections.deque": "deque",
+    "typing.OrderedDict": "OrderedDict",
+}
+# Containers bounded by construction.
+_BOUNDED_FACTORIES = {
+    "cachetools.TTLCache": "TTLCache",
+    "cachetools.LRUCache": "LRUCache",
+    "cachetools.LFUCache": "LFUCache",
+    "cachetools.RRCache": "RRCache",
+    "cachetools.FIFOCache": "FIFOCache",
+    "cachetools.TLRUCache": "TLRUCache",
+    "cachetools.MRUCache": "MRUCache",
+    "weakref.WeakValueDictionary": "WeakValueDictionary",
+    "weakref.WeakKeyDictionary": "WeakKeyDictionary",
+    "weakref.WeakSet": "WeakSet",
+}
+_BOUNDED_NAME = re.compile(r"(?:LRU|TTL|Bounded|Expiring)\w*(?:Cache|Dict|Map|Set|List)", re.I)
+
+
+def container_kind(ctx: FileContext, value: ast.AST | None) -> tuple[str, str] | None:
+    """`(kind, bound)` when `value` creates a mutable container: `("dict", "")`,
+    `("deque", "maxlen=100")`, `("TTLCache", "TTLCache")`; None otherwise."""
+    if isinstance(value, (ast.Dict, ast.DictComp)):
+        return "dict", ""
+    if isinstance(value, (ast.Set, ast.SetComp)):
+        return "set", ""
+    if isinstance(value, (ast.List, ast.ListComp)):
+        return "list", ""
+    if not isinstance(value, ast.Call):
+        return None
+    name = ctx.qualified_name(value.func) or ""
+    if name in _BOUNDED_FACTORIES:
+        return _BOUNDED_FACTORIES[name], _BOUNDED_FACTORIES[name]
+    last = name.rsplit(".", 1)[-1]
+    if _BOUNDED_NAME.fullmatch(last):
+        return last, last
+    kind = _FACTORIES.get(name)
+    if kind is None:
+        return None
+    if kind == "deque":
+        maxlen = next((k.value for k in value.keywords if k.arg == "maxlen"), None)
+        if maxlen is None and len(value.args) > 1:
+            maxlen = value.args[1]
+        if maxlen is not None and not (isinstance(maxlen, ast.Constant) and maxlen.value is None):
+            return kind, f"maxlen={ast.unparse(maxlen)}"
+    return kind, ""
+
+
+@dataclass
+class Container:
+    key: str  # "app.store._users" | "app.svc.Scheduler._running"
+    name: str
+    kind: str
+    scope: str  # module | class | instance
+    owner: str  # the class for class/instance scope, "" for module scope
+    bound: str  # why it is bounded by construction ("maxlen=100", "TTLCache"), or ""
+    annotation: str
+    location: Location
+    symbol: str
+    snippet: str
+
+
+@dataclass
+class Use:
+    key: str
+    op: str  # grow | remove | release | size_check | truncate | rebind
+    function: str  # qualified name of the function doing it
+    how: str  # ".append()", "[key] = value", "len() < MAX", ...
+    line: int
+    value: str = ""  # what was added: "callable", "lock", "task" or ""
+
+
+@dataclass
+class StateFacts:
+    containers: list[Container] = field(default_factory=list)
+    uses: list[Use] = field(default_factory=list)
+    # Classes with a process-wide instance (module-level, global singleton, lru_cache getter).
+    singletons: list[str] = field(default_factory=list)
+
+
+def _class_qual(ctx: FileContext, node: ast.AST) -> str | None:
+    parent = ctx.parents.get(node)
+    return ctx.symbol_for(parent) if isinstance(parent, ast.ClassDef) else None
+
+
+def _assign_parts(node: ast.AST) -> tuple[list[ast.AST], ast.AST | None, str]:
+    if isinstance(node, ast.Assign):
+        return list(node.targets), node.value, ""
+    if isinstance(node, ast.AnnAssign):
+        return [node.target], node.value, ast.unparse(node.annotation)
+    return [], None, ""
+
+
+def _containers(ctx: FileContext) -> list[Container]:
+    found: list[Container] = []
+
+    def add(node: ast.AST, name: str, key: str, scope: str, owner: str) -> None:
+        _targets, value, annotation = _assign_parts(node)
+        kind = container_kind(ctx, value)
+        if kind is None:
+            return
+        location = Location(
+            ctx.path, node.lineno, node.col_offset, node.end_lineno, node.end_col_offset
+        )
+        found.append(
+            Container(
+                key,
+                name,
+                kind[0],
+                scope,
+                owner,
+                kind[1],
+                annotation,
+                location,
+                ctx.symbol_for(node),
+                ctx.snippet(node),
+            )
+        )
+
+    for node in ctx.tree.body:
+        for target in _assign_parts(node)[0]:
+            if isinstance(target, ast.Name):
+                add(node, target.id, f"{ctx.module}.{target.id}", "module", "")
+    for cls in ctx.nodes(ast.ClassDef):
+        qual = ctx.symbol_for(cls)
+        for node in cls.body:
+            for target in _assign_parts(node)[0]:
+                if isinstance(target, ast.Name):
+                    add(node, target.id, f"{qual}.{target.id}", "class", qual)
+            if isinstance(node, FUNCTION_DEFS) and node.name == "__init__":
+                for stmt in ast.walk(node):
+                    for target in _assign_parts(stmt)[0]:
+                        if _is_self_attr(target):
+                            name = target.attr  # type: ignore[attr-defined]
+                            add(stmt, name, f"{qual}.{name}", "instance", qual)
+    return found
+
+
+def _is_self_attr(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id in {"self", "cls"}
+    )
+
+
+# -- uses ----------------------------------------------------------------------------------------
+
+GROW_METHODS = {
+    "append",
+    "add",
+    "extend",
+    "insert",
+    "appendleft",
+    "extendleft",
+    "update",
+    "setdefault",
+    "__setitem__",
+    "put",
+    "put_nowait",
+}
+REMOVE_METHODS = {"pop", "popitem", "popleft", "remove", "discard", "clear", "difference_update"}
+_CALLABLE_NAME = re.compile(
+    r"(?:^|_)(?:handler|callback|listener|hook|func|fn|cb|subscriber|observer|middleware|"
+    r"plugin|coro|coroutine|factory|cls|klass|kls|class|method|decorator|wrapper|wrapped|view)s?$",
+    re.IGNORECASE,
+)
+
+
+class _Scope:
+    """Resolves references to containers inside one function."""
+
+    def __init__(self, ctx: FileContext, func: ast.AST, owner: str | None) -> None:
+        self.ctx = ctx
+        self.func = func
+        self.owner = owner
+        self.qual = ctx.symbol_for(func)
+        self.globals: set[str] = set()
+        self.locals: set[str] = set()
+        self.params: dict[str, str] = {}
+        self.params_all: set[str] = set()
+        args = func.args  # type: ignore[attr-defined]
+        for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
+            if arg is not None:
+                self.locals.add(arg.arg)
+                self.params_all.add(arg.arg)
+                if arg.annotation is not None:
+                    self.params[arg.arg] = ast.unparse(arg.annotation)
+        for node in own_nodes(func, ctx):
+            if isinstance(node, (ast.Global, ast.Nonlocal)):
+                self.globals.update(node.names)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                self.locals.add(node.id)
+        self.locals -= self.globals
+
+    def key(self, expr: ast.AST) -> str | None:
+        ctx = self.ctx
+        if isinstance(expr, ast.Name):
+            if expr.id in self.locals:
+                return None
+            return ctx.imports.get(expr.id) or f"{ctx.module}.{expr.id}"
+        if isinstance(expr, ast.Attribute):
+            if _is_self_attr(expr) and self.owner:
+                return f"{self.owner}.{expr.attr}"
+            name = ctx.qualified_name(expr)
+            if name is None:
+                return None
+            head = name.split(".", 1)[0]
+            root = expr
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id in self.locals:
+                return None
+            if isinstance(root, ast.Name) and root.id not in ctx.imports:
+                return f"{ctx.module}.{name}"
+            return name if head else None
+        return None
+
+
+def _value_kind(ctx: FileContext, value: ast.AST | None, scope: _Scope) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, ast.Lambda):
+        return "callable"
+    if isinstance(value, ast.Name):
+        annotation = scope.params.get(value.id, "")
+        if _CALLABLE_NAME.search(value.id) or re.search(
+            r"Callable|Handler|Callback|Awaitable\[", annotation
+        ):
+            return "callable"
+    if isinstance(value, ast.Call):
+        name = ctx.qualified_name(value.func) or ""
+        last = name.rsplit(".", 1)[-1]
+        if last in {"Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "Event"}:
+            return "lock"
+        if last in {"create_task", "ensure_future", "submit", "Thread", "Process", "Task"}:
+            return "task"
+    return ""
+
+
+def _uses(ctx: FileContext) -> list[Use]:
+    found: list[Use] = []
+    decorators = {
+        d.id if isinstance(d, ast.Name) else getattr(d, "attr", "")
+        for f in ctx.nodes(*FUNCTION_DEFS, ast.ClassDef)
+        for d in (x.func if isinstance(x, ast.Call) else x for x in f.decorator_list)
+    }
+    for func in ctx.nodes(*FUNCTION_DEFS):
+        _function_uses(ctx, func, decorators, found)
+    return found
+
+
+def _function_uses(ctx: FileContext, func: ast.AST, decorators: set[str], found: list[Use]) -> None:
+    """Record what `func` does to the containers it reaches (appends to `found`)."""
+    owner_cls = ctx.parents.get(func)
+    owner = ctx.symbol_for(owner_cls) if isinstance(owner_cls, ast.ClassDef) else None
+    scope = _Scope(ctx, func, owner)
+    in_init = func.name == "__init__"
+    # Registering code, not data: a decorator that returns what it stored, a class hook.
+    returned = (
+        {
+            n.value.id
+            for n in own_nodes(func, ctx)
+            if isinstance(n, ast.Return) and isinstance(n.value, ast.Name)
+        }
+        & scope.params_all
+        if func.name in decorators
+        else set()
+    )
+    registers_classes = func.name == "__init_subclass__" or (
+        isinstance(owner_cls, ast.ClassDef)
+        and any((ctx.qualified_name(b) or "") == "type" for b in owner_cls.bases)
+    )
+    in_finally = {
+        id(sub)
+        for t in own_nodes(func, ctx)
+        if isinstance(t, ast.Try)
+        for stmt in t.finalbody
+        for sub in ast.walk(stmt)
+    }
+
+    def use(expr: ast.AST, op: str, how: str, node: ast.AST, value: str = "") -> None:
+        if op == "grow" and (registers_classes or _names(node) & returned):
+            value = "callable"
+        if op == "remove" and id(node) in in_finally:
+            op = "release"
+        key = scope.key(expr)
+        # Filling its own containers in `__init__` is construction, not mutation.
+        if key and not (in_init and owner and key.startswith(f"{owner}.")):
+            found.append(Use(key, op, scope.qual, how, node.lineno, value))
+
+    for node in own_nodes(func, ctx):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            method, receiver = node.func.attr, node.func.value
+            nested = isinstance(receiver, ast.Subscript)
+            if nested:  # `store[key].append(x)`: grows `store` (a defaultdict) too
+                receiver = receiver.value  # type: ignore[attr-defined]
+            if method in GROW_METHODS:
+                value = node.args[-1] if node.args else None
+                kind = _value_kind(ctx, value, scope)
+                use(receiver, "grow", f".{method}()", node, kind)
+            elif method in REMOVE_METHODS and not nested:
+                use(receiver, "remove", f".{method}()", node)
+        elif isinstance(node, ast.Call) and _is_len(node) and node.args:
+            if isinstance(ctx.parents.get(node), ast.Compare):
+                use(node.args[0], "size_check", "len() compared", node)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                _assignment(ctx, node, target, use, scope)
+        elif isinstance(node, ast.Delete):
+            for target in node.targets:
+                if isinstance(target, ast.Subscript):
+                    op = "truncate" if isinstance(target.slice, ast.Slice) else "remove"
+                    use(target.value, op, "del [...]", node)
+
+
+def _names(node: ast.AST) -> set[str]:
+    """The names a grow operation stores: `x` in `.append(x)`, `store[k] = x`."""
+    values = node.args[-1:] if isinstance(node, ast.Call) else [getattr(node, "value", None)]
+    return {v.id for v in values if isinstance(v, ast.Name)}
+
+
+def _is_len(call: ast.Call) -> bool:
+    return isinstance(call.func, ast.Name) and call.func.id == "len"
+
+
+def _assignment(ctx: FileContext, node: ast.AST, target: ast.AST, use: Any, scope: _Scope) -> None:
+    value = getattr(node, "value", None)
+    if isinstance(target, ast.Subscript):
+        if isinstance(target.slice, ast.Slice):
+            use(target.value, "truncate", "[a:b] = ...", node)
+        else:
+            use(target.value, "grow", "[key] = value", node, _value_kind(ctx, value, scope))
+        return
+    if isinstance(target, (ast.Tuple, ast.List)):
+        for element in target.elts:
+            _assignment(ctx, node, element, use, scope)
+        return
+    if isinstance(target, ast.Name) and target.id not in scope.globals:
+        return
+    if not isinstance(target, (ast.Name, ast.Attribute)):
+        return
+    if isinstance(node, ast.AugAssign):
+        use(target, "grow", f"{type(node.op).__name__} assignment", node)
+    elif isinstance(value, ast.Subscript) and isinstance(value.slice, ast.Slice):
+        use(target, "truncate", "rebound to a slice", node)
+    elif isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Add, ast.BitOr)):
+        use(target, "grow", "rebound to itself plus more", node)
+    else:
+        use(target, "rebind", "rebound", node)
+
+
+def _singletons(ctx: FileContext) -> list[str]:
+    """Classes instantiated once per process: at module level, into a `global`, onto
+    `app.state`, or returned by an `@lru_cache`/`@cache` getter."""
+    found: list[str] = []
+
+    def add(call: ast.AST | None) -> None:
+        if isinstance(call, ast.Call):
+            name = ctx.qualified_name(call.func)
+            root = call.func
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if name and isinstance(root, ast.Name):
+                found.append(name if root.id in ctx.imports else f"{ctx.module}.{name}")
+
+    for node in ctx.tree.body:
+        add(_assign_parts(node)[1])
+    for func in ctx.nodes(*FUNCTION_DEFS):
+        declared = {n for g in own_nodes(func, ctx) if isinstance(g, ast.Global) for n in g.names}
+        cached = any(
+            (ctx.qualified_name(d.func if isinstance(d, ast.Call) else d) or "").rsplit(".", 1)[-1]
+            in {"lru_cache", "cache"}
+            for d in func.decorator_list
+        )
+        for node in own_nodes(func, ctx):
+            targets, value, _ = _assign_parts(node)
+            for target in targets:
+                singleton = isinstance(target, ast.Name) and target.id in declared
+                on_state = isinstance(target, ast.Attribute) and ".state." in ast.unparse(target)
+                if singleton or on_state:
+                    add(value)
+            if cached and isinstance(node, ast.Return):
+                add(node.value)
+    return found
+
+
+def collect(ctx: FileContext) -> StateFacts:
+    if is_test_path(ctx.path):  # test scaffolding: its containers and patches are not app state
+        return StateFacts()
+    return ctx.memo("mem.facts", lambda: StateFacts(_containers(ctx), _uses(ctx), _singletons(ctx)))
+
+
+# -- the analysis across files -------------------------------------------------------------------
+
+
+@dataclass
+class Analysis:
+    container: Container
+    uses: list[Use]
+
+    @property
+    def grows(self) -> list[Use]:
+        return [u for u in self.uses if u.op == "grow"]
+
+    @property
+    def mutated(self) -> bool:
+        return bool(self.uses) and any(u.op != "size_check" for u in self.uses)
+
+    def bounds(self) -> list[str]:
+        """Why the container cannot grow without bound (empty: it can)."""
+        reasons: list[str] = []
+        if self.container.bound:
+            reasons.append(self.container.bound)
+        for use in self.uses:
+            if use.op == "size_check":
+                reasons.append(f"size checked in {use.function}")
+            elif use.op == "truncate":
+                reasons.append(f"truncated in {use.function}")
+        grows = self.grows
+        if grows and all(u.value == "callable" for u in grows):
+            reasons.append("holds registered callables (bounded by the code)")
+        released = {u.function for u in self.uses if u.op == "release"}
+        if grows and all(u.function in released for u in grows):
+            reasons.append("entries released in `finally` by the function that adds them")
+        return reasons
+
+
+def analyses(facts: Mapping[str, StateFacts], memo: dict[str, Any]) -> list[Analysis]:
+    """Every process-lifetime container that some function mutates, with its uses."""
+    if "mem.analyses" in memo:
+        return memo["mem.analyses"]
+    singletons = {s for fact in facts.values() for s in fact.singletons}
+    uses: dict[str, list[Use]] = {}
+    for fact in facts.values():
+        for use in fact.uses:
+            uses.setdefault(use.key, []).append(use)
+    found: list[Analysis] = []
+    for path in sorted(facts):
+        for container in facts[path].containers:
+            if container.scope == "instance" and container.owner not in singletons:
+                continue
+            mine = uses.get(container.key, [])
+            if mine and any(u.op != "size_check" for u in mine):
+                found.append(Analysis(container, mine))
+    memo["mem.analyses"] = found
+    return found
+
+
+def evidence(analysis: Analysis) -> dict[str, Any]:
+    c = analysis.container
+    return {"container": c.name, "kind": c.kind, "scope": c.scope}
+
+
+def finding(
+    check: ProjectCheck,
+    analysis: Analysis,
+    message: str,
+    extra: Mapping[str, Any],
+    severity: Severity | None = None,
+) -> Finding:
+    c = analysis.container
+    return Finding(
+        rule=check.id,
+        name=check.name,
+        message=message,
+        severity=severity if severity is not None else check.severity,
+        location=c.location,
+        symbol=c.symbol,
+        evidence={**evidence(analysis), **extra},
+        fix=check.fix,
+        fingerprint=fingerprint(check.id, c.location.path, c.symbol, c.snippet),
+    )
+
+
+def describe(uses: Iterable[Use], limit: int = 4) -> list[str]:
+    seen: list[str] = []
+    for use in uses:
+        text = f"{use.how} in {use.function}"
+        if text not in seen:
+            seen.append(text)
+    return seen[:limit]
+
+
+# -- what the state is --------------------------------------------------------------------------
+
+#: Kinds of state that must survive a restart or be shared by every instance of the app.
+CRITICAL: dict[str, frozenset[str]] = {
+    "users": frozenset({"user", "account", "member", "profile", "principal", "identity"}),
+    "tokens": frozenset(
+        {"token", "blacklist", "blocklist", "denylist", "revoked", "revocation", "jti", "apikey"}
+    ),
+    "sessions": frozenset({"session", "login", "cookie", "credential"}),
+    "running jobs": frozenset(
+        {"running", "active", "inflight", "executing", "processing", "pending", "job", "task"}
+    ),
+    "schedules": frozenset({"schedule", "scheduled", "scheduler", "cron", "timer"}),
+    "locks": frozenset({"lock", "mutex", "lease", "semaphore"}),
+    "rate limits": frozenset({"rate", "ratelimit", "limiter", "attempt", "throttle", "quota"}),
+}
+#: Words that make a container disposable by design: losing it costs a recomputation.
+EPHEMERAL = frozenset(
+    {
+        "cache",
+        "cached",
+        "memo",
+        "memoized",
+        "lru",
+        "ttl",
+        "history",
+        "event",
+        "log",
+        "metric",
+        "stat",
+        "subscriber",
+        "handler",
+        "listener",
+        "callback",
+        "hook",
+        "plugin",
+        "registry",
+        "buffer",
+        "seen",
+    }
+)
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def singular(word: str) -> str:
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    return word
+
+
+def _stems(text: str) -> list[str]:
+    return [singular(w) for ident in _IDENT.findall(text) for w in words(ident)]
+
+
+def _categories(stems: Iterable[str]) -> list[str]:
+    stems = set(stems)
+    return [category for category, vocab in CRITICAL.items() if stems & vocab]
+
+
+def restart_critical(analysis: Analysis) -> tuple[list[str], list[str]]:
+    """(categories, reasons): what kind of restart-critical state the container holds and how
+    that was read (its name first; for a generic name, its type, owner class and usage)."""
+    c = analysis.container
+    name_stems = _stems(c.name)
+    if EPHEMERAL & set(name_stems) or c.kind.startswith("Weak"):
+        return [], []
+    found = _categories(name_stems)
+    if found:
+        return found, [f"name `{c.name}` holds {', '.join(found)}"]
+    reasons: list[str] = []
+    categories: list[str] = []
+
+    def note(new: list[str], why: str) -> None:
+        fresh = [n for n in new if n not in categories]
+        if fresh:
+            categories.extend(fresh)
+            reasons.append(f"{why}: {', '.join(fresh)}")
+
+    for kind, category in (("lock", "locks"), ("task", "running jobs")):
+        if any(u.value == kind for u in analysis.grows):
+            note([category], f"stores {kind} objects")
+    if c.annotation:
+        note(_categories(_stems(c.annotation)), f"type `{c.annotation}`")
+    if c.owner:
+        owner = c.owner.rsplit(".", 1)[-1]
+        owner_stems = _stems(owner)
+        if not EPHEMERAL & set(owner_stems):
+            note(_categories(owner_stems), f"owned by `{owner}`")
+    for use in analysis.grows:
+        function = use.function.rsplit(".", 1)[-1]
+        note(_categories(_stems(function)), f"filled by `{function}`")
+    return categories, reasons
+
+
+class StateCheck(ProjectCheck):
+    """Base of the MEM checks: one shared per-file collection, combined in `finish`."""
+
+    collector = "mem"
+
+    @classmethod
+    def collect(cls, ctx: FileContext) -> StateFacts:
+        return collect(ctx)
+
+    def finish(self, facts: Mapping[str, Any], project: ProjectContext) -> Iterable[Finding]:
+        for analysis in analyses(facts, project.memo):
+            yield from self.judge(analysis)
+
+    def judge(self, analysis: Analysis) -> Iterable[Finding]:
+        raise NotImplementedError

@@ -1,0 +1,836 @@
+"""Shared by the STB checks: FastAPI routes, stub markers, terminal statuses, "inert" calls, and the
+per-file facts (routes, call edges) from which the route that reaches a stub is found.
+
+Everything is computed once per file through `FileContext.memo` and reused by the three checks.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ...model import Finding
+from ..base import FileContext, ProjectCheck, ProjectContext
+
+# -- names ---------------------------------------------------------------------------------------
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def words(name: str) -> list[str]:
+    """`_runScheduleNow` -> ["run", "schedule", "now"]; `send_email` -> ["send", "email"]."""
+    return [w for w in _CAMEL.sub("_", name).lower().split("_") if w]
+
+
+FUNCTION_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+# -- routes --------------------------------------------------------------------------------------
+
+_ROUTE_METHODS = {
+    "get": "GET",
+    "post": "POST",
+    "put": "PUT",
+    "patch": "PATCH",
+    "delete": "DELETE",
+    "head": "HEAD",
+    "options": "OPTIONS",
+    "trace": "TRACE",
+    "websocket": "WEBSOCKET",
+    "api_route": "",
+}
+_ROUTER_FACTORIES = {
+    "fastapi.APIRouter",
+    "fastapi.FastAPI",
+    "fastapi.routing.APIRouter",
+    "fastapi.applications.FastAPI",
+}
+# A decorator receiver not created in this file is taken for a router when its name says so
+# (`router`, `auth_router`, `app`, `api`), as it is when imported from a `routers` module.
+_ROUTERISH = re.compile(r"(?:^|_)(?:router|app|api)$", re.IGNORECASE)
+
+
+def _string(node: ast.AST | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _keyword(call: ast.Call, name: str) -> ast.AST | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def _routers(ctx: FileContext) -> dict[str, str]:
+    """Names bound in this file to `APIRouter(...)`/`FastAPI(...)` -> their `prefix`."""
+
+    def compute() -> dict[str, str]:
+        found: dict[str, str] = {}
+        for node in ctx.nodes(ast.Assign, ast.AnnAssign):
+            value = node.value
+            if not isinstance(value, ast.Call) or ctx.qualified_name(value.func) not in (
+                _ROUTER_FACTORIES
+            ):
+                continue
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    found[target.id] = _string(_keyword(value, "prefix")) or ""
+        return found
+
+    return ctx.memo("stb.routers", compute)
+
+
+def route_of(ctx: FileContext, func: ast.AST) -> str | None:
+    """`"POST /pipelines/{id}/run"` when `func` is a FastAPI route handler, else None."""
+    if not isinstance(func, FUNCTION_DEFS):
+        return None
+    routers = _routers(ctx)
+    for decorator in func.decorator_list:
+        if not isinstance(decorator, ast.Call) or not isinstance(decorator.func, ast.Attribute):
+            continue
+        attr = decorator.func.attr
+        receiver = decorator.func.value
+        if attr not in _ROUTE_METHODS or not isinstance(receiver, ast.Name):
+            continue
+        path = _string(decorator.args[0] if decorator.args else _keyword(decorator, "path"))
+        if path is None:
+            continue
+        if receiver.id in routers:
+            prefix = routers[receiver.id]
+        elif _ROUTERISH.search(receiver.id):
+            prefix = ""
+        else:
+            continue
+        method = _ROUTE_METHODS[attr]
+        if not method:
+            methods = _keyword(decorator, "methods")
+            names = (
+                [_string(e) for e in methods.elts]
+                if isinstance(methods, (ast.List, ast.Tuple, ast.Set))
+                else []
+            )
+            method = ",".join(n.upper() for n in names if n) or "GET"
+        return f"{method} {prefix}{path}"
+    return None
+
+
+def routes(ctx: FileContext) -> dict[str, str]:
+    """Qualified name of every route handler in the file -> its route."""
+
+    def compute() -> dict[str, str]:
+        found: dict[str, str] = {}
+        for func in ctx.nodes(*FUNCTION_DEFS):
+            route = route_of(ctx, func)
+            if route:
+                found[ctx.symbol_for(func)] = route
+        return found
+
+    return ctx.memo("stb.routes", compute)
+
+
+# -- function bodies -----------------------------------------------------------------------------
+
+
+def function_nodes(ctx: FileContext) -> dict[int, list[ast.AST]]:
+    """`id(function)` -> the nodes of its body, in one walk of the file: nested functions,
+    classes and lambdas appear as nodes but their insides belong to them. Decorators, defaults
+    and annotations belong to the enclosing scope, where they are evaluated."""
+
+    def compute() -> dict[int, list[ast.AST]]:
+        owned: dict[int, list[ast.AST]] = {}
+        stack: list[tuple[ast.AST, int]] = [(ctx.tree, 0)]
+        while stack:
+            node, owner = stack.pop()
+            if owner:
+                owned[owner].append(node)
+            if isinstance(node, (*FUNCTION_DEFS, ast.Lambda)):
+                inner = id(node)
+                owned.setdefault(inner, [])
+                args = node.args
+                outer = [
+                    *getattr(node, "decorator_list", []),
+                    *args.defaults,
+                    *(d for d in args.kw_defaults if d is not None),
+                ]
+                body = node.body if isinstance(node.body, list) else [node.body]
+                stack.extend((child, inner) for child in reversed(body))
+                stack.extend((child, owner) for child in reversed(outer))
+                continue
+            # A class body runs once, when the class is defined: not part of any function.
+            inner_owner = 0 if isinstance(node, ast.ClassDef) else owner
+            children = reversed(list(ast.iter_child_nodes(node)))
+            stack.extend((child, inner_owner) for child in children)
+        return owned
+
+    return ctx.memo("fn.nodes", compute)
+
+
+def own_nodes(func: ast.AST, ctx: FileContext | None = None) -> list[ast.AST]:
+    """The nodes of `func`'s body, not descending into nested functions, classes' methods or
+    lambdas (shared per file when `ctx` is given)."""
+    if ctx is not None:
+        return function_nodes(ctx).get(id(func), [])
+    found: list[ast.AST] = []
+    stack = list(reversed(getattr(func, "body", [])))
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        if isinstance(node, (*FUNCTION_DEFS, ast.ClassDef, ast.Lambda)):
+            continue
+        stack.extend(reversed(list(ast.iter_child_nodes(node))))
+    return found
+
+
+def body_without_docstring(func: ast.AST) -> list[ast.stmt]:
+    body = list(getattr(func, "body", []))
+    if body and isinstance(body[0], ast.Expr) and _string(body[0].value) is not None:
+        body = body[1:]
+    return body
+
+
+def docstring(func: ast.AST) -> str:
+    return ast.get_docstring(func) or "" if isinstance(func, FUNCTION_DEFS) else ""
+
+
+def is_abstract(ctx: FileContext, func: ast.AST) -> bool:
+    """`@abstractmethod`/`@overload`, or a method of a Protocol/ABC interface."""
+    for decorator in getattr(func, "decorator_list", []):
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        name = ctx.qualified_name(target) or ""
+        if name.rsplit(".", 1)[-1] in {"abstractmethod", "overload", "abstractproperty"}:
+            return True
+    parent = ctx.parents.get(func)
+    if isinstance(parent, ast.ClassDef):
+        for base in parent.bases:
+            name = ctx.qualified_name(base) or ""
+            if name in {"typing.Protocol", "typing_extensions.Protocol"}:
+                return True
+    return False
+
+
+def is_unimplemented_body(func: ast.AST) -> str | None:
+    """`"pass"`, `"..."` or `"raise NotImplementedError"` when that (after an optional docstring)
+    is the whole body; None otherwise."""
+    body = body_without_docstring(func)
+    if not body:
+        return "docstring only"
+    if len(body) != 1:
+        return None
+    stmt = body[0]
+    if isinstance(stmt, ast.Pass):
+        return "pass"
+    if (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and stmt.value.value is Ellipsis
+    ):
+        return "..."
+    if isinstance(stmt, ast.Raise) and stmt.exc is not None:
+        exc = stmt.exc.func if isinstance(stmt.exc, ast.Call) else stmt.exc
+        if isinstance(exc, ast.Name) and exc.id in {"NotImplementedError", "NotImplemented"}:
+            return "raise NotImplementedError"
+    return None
+
+
+# -- markers -------------------------------------------------------------------------------------
+
+# Strong markers say the outcome is not produced; weak ones only say something is left to do.
+_STRONG = re.compile(
+    r"not\s+(?:yet\s+)?implemented|unimplemented|simulat\w*|placeholder|\bstub(?:bed|s)?\b"
+    r"|\bfake[sd]?\b|\bdummy\b|\bmock(?:ed)?\b|\bpretend\w*|\bno-?op\b",
+    re.IGNORECASE,
+)
+_WEAK = re.compile(r"\b(?:TODO|FIXME|XXX|HACK)\b", re.IGNORECASE)
+# A weak marker counts on its own when it says the work itself is missing.
+_MISSING_WORK = re.compile(
+    r"\b(?:implement\w*|actual(?:ly)?|execut\w*|integrat\w*|wire\w*|hook\w*\s+up"
+    r"|invok\w*|perform\w*|call\s+the|do\s+the\s+work|for\s+now)\b",
+    re.IGNORECASE,
+)
+# A comment line that starts a new item rather than continuing the previous one.
+_NEW_ITEM = re.compile(r"#\s*(?:TODO|FIXME|XXX|HACK|NOTE)\b", re.IGNORECASE)
+# Comments addressed to tools are not markers (harness annotations, suppressions, type: ignore).
+_TOOL_COMMENT = re.compile(
+    r"^#\s*(?:expect|ok|todo-expect)\s*:|^#\s*consolidate\s*:|^#\s*(?:noqa|type\s*:|pragma)"
+)
+
+
+@dataclass(frozen=True)
+class Marker:
+    text: str
+    line: int
+    strong: bool
+    missing_work: bool
+
+
+def _marker(text: str, line: int) -> Marker | None:
+    strong = bool(_STRONG.search(text))
+    weak = bool(_WEAK.search(text))
+    if not strong and not weak:
+        return None
+    return Marker(" ".join(text.split())[:160], line, strong, bool(_MISSING_WORK.search(text)))
+
+
+def _comments(ctx: FileContext) -> dict[int, str]:
+    def compute() -> dict[int, str]:
+        found: dict[int, str] = {}
+        try:
+            for tok in tokenize.generate_tokens(io.StringIO(ctx.source).readline):
+                if tok.type == tokenize.COMMENT:
+                    found[tok.start[0]] = tok.string
+        except (tokenize.TokenError, IndentationError, SyntaxError):
+            pass
+        return found
+
+    return ctx.memo("stb.comments", compute)
+
+
+def markers(ctx: FileContext, func: ast.AST) -> list[Marker]:
+    """Stub markers in `func`'s own comments (a comment continued on the next lines is read as
+    one), docstring and log messages. Nested functions have their own."""
+    found: list[Marker] = []
+    comments = _comments(ctx)
+    symbol = ctx.symbol_for(func)
+    start, end = func.lineno, func.end_lineno or func.lineno
+    line = start
+    while line <= end:
+        text = comments.get(line)
+        if text is None or _TOOL_COMMENT.match(text):
+            line += 1
+            continue
+        block, first = [text.lstrip("#").strip()], line
+        line += 1
+        while line <= end and line in comments and ctx.lines[line - 1].lstrip().startswith("#"):
+            if _TOOL_COMMENT.match(comments[line]) or _NEW_ITEM.match(comments[line]):
+                break
+            block.append(comments[line].lstrip("#").strip())
+            line += 1
+        if ctx.symbol_for(_At(first)) == symbol:
+            marker = _marker(" ".join(block), first)
+            if marker:
+                found.append(marker)
+    doc = docstring(func)
+    if doc:
+        marker = _marker(doc, func.body[0].lineno)
+        if marker:
+            found.append(marker)
+    for node in own_nodes(func, ctx):
+        if isinstance(node, ast.Call) and (is_log_call(ctx, node) or is_emit_call(node)):
+            text = " ".join(_literal_text(a) for a in node.args[:1])
+            marker = _marker(text, node.lineno) if text else None
+            if marker and marker.strong:
+                found.append(marker)
+    return found
+
+
+@dataclass(frozen=True)
+class _At:
+    lineno: int
+
+
+def _literal_text(node: ast.AST) -> str:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(_literal_text(v) for v in node.values)
+    return ""
+
+
+# -- calls ---------------------------------------------------------------------------------------
+
+_LOG_METHODS = {
+    "debug",
+    "info",
+    "warning",
+    "warn",
+    "error",
+    "exception",
+    "critical",
+    "fatal",
+    "log",
+    "msg",
+}
+_LOGGERISH = re.compile(r"(?:^|_)(?:log|logger|logging|_log|audit_log|structlog)$", re.IGNORECASE)
+_EMIT_METHODS = {
+    "emit",
+    "publish",
+    "broadcast",
+    "fire",
+    "emit_event",
+    "publish_event",
+    "dispatch_event",
+    "send_event",
+    "notify_listeners",
+}
+_SLEEP = {"asyncio.sleep", "time.sleep", "anyio.sleep", "trio.sleep"}
+# Calls that compute a value or build a response without doing any work of their own.
+_INERT = {
+    "str",
+    "int",
+    "float",
+    "bool",
+    "len",
+    "dict",
+    "list",
+    "set",
+    "tuple",
+    "sorted",
+    "reversed",
+    "min",
+    "max",
+    "sum",
+    "any",
+    "all",
+    "abs",
+    "round",
+    "range",
+    "enumerate",
+    "zip",
+    "isinstance",
+    "getattr",
+    "hasattr",
+    "repr",
+    "format",
+    "print",
+    "id",
+    "next",
+    "iter",
+    "HTTPException",
+    "JSONResponse",
+    "Response",
+    "PlainTextResponse",
+}
+_INERT_METHODS = {
+    "get",
+    "format",
+    "strip",
+    "lower",
+    "upper",
+    "isoformat",
+    "items",
+    "keys",
+    "values",
+    "copy",
+    "model_dump",
+    "dict",
+    "json",
+    "timestamp",
+    "total_seconds",
+    "hex",
+    "split",
+    "join",
+    "replace",
+    "startswith",
+    "endswith",
+    "encode",
+    "decode",
+}
+_INERT_MODULES = ("datetime.", "time.", "uuid.", "random.", "secrets.", "json.", "math.")
+# Reads a handler may do before faking the action (a lookup that answers 404, a permission check).
+_READ_PREFIXES = (
+    "get",
+    "find",
+    "fetch",
+    "load",
+    "lookup",
+    "read",
+    "exists",
+    "check",
+    "validate",
+    "ensure",
+    "require",
+    "is",
+    "has",
+    "can",
+)
+
+
+def call_name(ctx: FileContext, call: ast.Call) -> str:
+    return ctx.qualified_name(call.func) or ""
+
+
+def is_log_call(ctx: FileContext, call: ast.Call) -> bool:
+    func = call.func
+    if isinstance(func, ast.Name):
+        return func.id == "print"
+    if not isinstance(func, ast.Attribute) or func.attr not in _LOG_METHODS:
+        return False
+    name = call_name(ctx, call)
+    if name.startswith(("logging.", "structlog.", "loguru.")):
+        return True
+    receiver = func.value
+    while isinstance(receiver, ast.Attribute) and not _LOGGERISH.search(receiver.attr):
+        receiver = receiver.value
+    ident = receiver.attr if isinstance(receiver, ast.Attribute) else getattr(receiver, "id", "")
+    return bool(_LOGGERISH.search(ident))
+
+
+def is_emit_call(call: ast.Call) -> bool:
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return name in _EMIT_METHODS
+
+
+def is_sleep_call(ctx: FileContext, call: ast.Call) -> bool:
+    return call_name(ctx, call) in _SLEEP
+
+
+def is_inert_call(ctx: FileContext, call: ast.Call) -> bool:
+    """Logging, event emission, sleeping, formatting and value construction: no work done."""
+    if is_log_call(ctx, call) or is_emit_call(call) or is_sleep_call(ctx, call):
+        return True
+    name = call_name(ctx, call)
+    last = name.rsplit(".", 1)[-1] if name else ""
+    if isinstance(call.func, ast.Name) and call.func.id in _INERT:
+        return True
+    if name.startswith(_INERT_MODULES) or last in {"HTTPException", "JSONResponse"}:
+        return True
+    return isinstance(call.func, ast.Attribute) and call.func.attr in _INERT_METHODS
+
+
+def is_read_call(ctx: FileContext, call: ast.Call) -> bool:
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    first = words(name)[:1]
+    return bool(first) and first[0] in _READ_PREFIXES
+
+
+# -- terminal statuses ---------------------------------------------------------------------------
+
+TERMINAL = {
+    "completed",
+    "complete",
+    "success",
+    "succeeded",
+    "successful",
+    "done",
+    "finished",
+    "executed",
+    "processed",
+    "sent",
+    "delivered",
+}
+_STATUS_KEYS = {"status", "state", "outcome", "result", "phase", "run_status", "job_status"}
+_SQL_STATUS = re.compile(
+    r"\b(?:status|state)\s*=\s*'(" + "|".join(sorted(TERMINAL)) + r")'", re.IGNORECASE
+)
+_MARKING_CALL = re.compile(
+    r"^(?:mark_(?:as_)?|set_)?(?:complete|completed|finish|finished|succeed|succeeded|done|success)"
+    r"(?:_|$)"
+)
+
+
+# `return True` from these answers a question; it does not claim that work succeeded.
+_PREDICATES = frozenset(
+    {
+        "is",
+        "has",
+        "can",
+        "should",
+        "compare",
+        "equals",
+        "matches",
+        "contains",
+        "supports",
+        "needs",
+        "uses",
+        "exists",
+        "allows",
+        "wants",
+        "accepts",
+    }
+)
+
+
+def _status_key(name: str | None) -> bool:
+    return bool(name) and (name.lower() in _STATUS_KEYS or name.lower().endswith("_status"))
+
+
+def terminal_value(node: ast.AST | None) -> str | None:
+    """`"completed"` for `"completed"`, `RunStatus.COMPLETED`, `RunStatus.COMPLETED.value`."""
+    if node is None:
+        return None
+    if isinstance(node, ast.Attribute) and node.attr == "value":
+        node = node.value
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        value = node.value.strip().lower()
+        return value if value in TERMINAL else None
+    if isinstance(node, ast.Attribute) and node.attr.lower() in TERMINAL:
+        return node.attr.lower()
+    return None
+
+
+def _target_name(target: ast.AST) -> str | None:
+    if isinstance(target, ast.Name):
+        return target.id
+    if isinstance(target, ast.Attribute):
+        return target.attr
+    if isinstance(target, ast.Subscript):
+        return _string(target.slice)
+    return None
+
+
+@dataclass(frozen=True)
+class StatusWrite:
+    status: str
+    line: int
+    how: str
+
+
+def status_writes(ctx: FileContext, func: ast.AST) -> list[StatusWrite]:
+    """Places in `func` that record a terminal status or report success."""
+    found: list[StatusWrite] = []
+    for node in own_nodes(func, ctx):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            value = terminal_value(node.value)
+            if value and any(_status_key(_target_name(t)) for t in targets):
+                found.append(StatusWrite(value, node.lineno, "assignment"))
+        elif isinstance(node, ast.keyword):
+            value = terminal_value(node.value)
+            if value and _status_key(node.arg):
+                found.append(StatusWrite(value, node.value.lineno, "keyword"))
+        elif isinstance(node, ast.Dict):
+            for key, item in zip(node.keys, node.values, strict=True):
+                value = terminal_value(item)
+                if value and _status_key(_string(key)):
+                    found.append(StatusWrite(value, item.lineno, "mapping"))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            match = _SQL_STATUS.search(node.value)
+            if match:
+                found.append(StatusWrite(match.group(1).lower(), node.lineno, "sql"))
+        elif isinstance(node, ast.Call):
+            func_node = node.func
+            name = func_node.attr if isinstance(func_node, ast.Attribute) else ""
+            name = name or getattr(func_node, "id", "")
+            if _MARKING_CALL.match(name.lower()):
+                found.append(StatusWrite("completed", node.lineno, f"{name}()"))
+            elif "status" in name.lower():
+                for arg in node.args:
+                    value = terminal_value(arg)
+                    if value:
+                        found.append(StatusWrite(value, node.lineno, f"{name}()"))
+        elif isinstance(node, ast.Return) and node.value is not None:
+            value = node.value
+            if isinstance(value, ast.Constant) and value.value is True:
+                if words(getattr(func, "name", ""))[:1] and words(func.name)[0] in _PREDICATES:
+                    continue
+                found.append(StatusWrite("success", node.lineno, "return True"))
+            elif terminal_value(value):
+                found.append(StatusWrite(terminal_value(value) or "", node.lineno, "return"))
+            elif isinstance(value, ast.Dict):
+                for key, item in zip(value.keys, value.values, strict=True):
+                    if _string(key) in {"success", "ok", "succeeded"} and (
+                        isinstance(item, ast.Constant) and item.value is True
+                    ):
+                        found.append(StatusWrite("success", node.lineno, "return"))
+    found.sort(key=lambda w: w.line)
+    return found
+
+
+def is_bookkeeping_call(ctx: FileContext, call: ast.Call) -> bool:
+    """A call that only records a status (`update_run(id, status="completed")`, an SQL statement
+    that writes a `status` column): not the work itself."""
+    for keyword in call.keywords:
+        if _status_key(keyword.arg):
+            return True
+    for arg in call.args:
+        text = _literal_text(arg) or _concat_text(arg)
+        if text and re.search(r"\bstatus\b", text, re.IGNORECASE):
+            return True
+        if terminal_value(arg):
+            return True
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return bool(_MARKING_CALL.match(name.lower())) or "status" in name.lower()
+
+
+def _concat_text(node: ast.AST) -> str:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _concat_text(node.left) + _concat_text(node.right)
+    return _literal_text(node)
+
+
+def work_calls(ctx: FileContext, func: ast.AST) -> list[ast.Call]:
+    """The calls in `func` that may do real work: not inert, not status bookkeeping."""
+    return [
+        node
+        for node in own_nodes(func, ctx)
+        if isinstance(node, ast.Call)
+        and not is_inert_call(ctx, node)
+        and not is_bookkeeping_call(ctx, node)
+    ]
+
+
+# -- project facts: routes and call edges --------------------------------------------------------
+
+
+@dataclass
+class StubFacts:
+    """What one file contributes to the STB checks: its candidate findings (built in `collect`,
+    completed with the route in `finish`), its routes and its call edges."""
+
+    findings: list[Finding] = field(default_factory=list)
+    routes: dict[str, str] = field(default_factory=dict)
+    defs: list[str] = field(default_factory=list)
+    edges: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _enclosing_class(ctx: FileContext, func: ast.AST) -> str | None:
+    parent = ctx.parents.get(func)
+    return ctx.symbol_for(parent) if isinstance(parent, ast.ClassDef) else None
+
+
+def call_edges(ctx: FileContext) -> tuple[list[str], dict[str, list[str]]]:
+    """Every function defined here, and for each the names it calls or passes as callbacks
+    (`BackgroundTasks.add_task(run)`, `create_task(run())`), resolved through imports."""
+
+    def compute() -> tuple[list[str], dict[str, list[str]]]:
+        defs: list[str] = []
+        edges: dict[str, list[str]] = {}
+        module_defs = {
+            n.name for n in ctx.tree.body if isinstance(n, (*FUNCTION_DEFS, ast.ClassDef))
+        }
+        for func in ctx.nodes(*FUNCTION_DEFS):
+            qual = ctx.symbol_for(func)
+            defs.append(qual)
+            owner = _enclosing_class(ctx, func)
+            targets: list[str] = []
+            for node in own_nodes(func, ctx):
+                refs: list[ast.AST] = []
+                if isinstance(node, ast.Call):
+                    refs.append(node.func)
+                    refs.extend(a for a in node.args if isinstance(a, (ast.Name, ast.Attribute)))
+                for ref in refs:
+                    target = _resolve(ctx, ref, owner, module_defs)
+                    if target:
+                        targets.append(target)
+            edges[qual] = sorted(set(targets))
+        return defs, edges
+
+    return ctx.memo("stb.edges", compute)
+
+
+def _resolve(ctx: FileContext, ref: ast.AST, owner: str | None, module_defs: set[str]) -> str:
+    if isinstance(ref, ast.Name):
+        if ref.id in ctx.imports:
+            return ctx.imports[ref.id]
+        return f"{ctx.module}.{ref.id}" if ref.id in module_defs else ""
+    if isinstance(ref, ast.Attribute):
+        if isinstance(ref.value, ast.Name) and ref.value.id in {"self", "cls"} and owner:
+            return f"{owner}.{ref.attr}"
+        name = ctx.qualified_name(ref)
+        if name and isinstance(ref.value, ast.Name) and ref.value.id in ctx.imports:
+            return name
+        return f"*.{ref.attr}"
+    return ""
+
+
+def collect_facts(ctx: FileContext, candidates: Iterable[Finding]) -> StubFacts:
+    defs, edges = call_edges(ctx)
+    return StubFacts(list(candidates), dict(routes(ctx)), defs, edges)
+
+
+def reaching_route(
+    facts: Mapping[str, StubFacts], memo: dict[str, Any]
+) -> Mapping[str, tuple[str, list[str]]]:
+    """For every function reachable from a route: the nearest route and the call chain from its
+    handler. Method calls on unknown receivers resolve by name only when the name is unique."""
+    if "stb.routes" in memo:
+        return memo["stb.routes"]
+    defs: set[str] = set()
+    by_name: dict[str, list[str]] = {}
+    route_of_handler: dict[str, str] = {}
+    for fact in facts.values():
+        defs.update(fact.defs)
+        route_of_handler.update(fact.routes)
+        for qual in fact.defs:
+            by_name.setdefault(qual.rsplit(".", 1)[-1], []).append(qual)
+    callees: dict[str, list[str]] = {}
+    for fact in facts.values():
+        for caller, targets in fact.edges.items():
+            resolved: list[str] = []
+            for target in targets:
+                if target in defs:
+                    resolved.append(target)
+                else:
+                    same = by_name.get(target.rsplit(".", 1)[-1], [])
+                    if len(same) == 1:
+                        resolved.append(same[0])
+            callees[caller] = resolved
+    reached: dict[str, tuple[str, list[str]]] = {}
+    for handler in sorted(route_of_handler, key=lambda h: route_of_handler[h]):
+        queue: deque[tuple[str, list[str]]] = deque([(handler, [handler])])
+        seen = {handler}
+        while queue:
+            current, chain = queue.popleft()
+            best = reached.get(current)
+            if best is None or len(best[1]) > len(chain):
+                reached[current] = (route_of_handler[handler], chain)
+            if len(chain) > 8:
+                continue
+            for callee in callees.get(current, []):
+                if callee not in seen:
+                    seen.add(callee)
+                    queue.append((callee, [*chain, callee]))
+    memo["stb.routes"] = reached
+    return reached
+
+
+def with_routes(
+    rule: str, facts: Mapping[str, StubFacts], memo: dict[str, Any]
+) -> Iterator[Finding]:
+    """The candidate findings of `rule`, with `route` (and the call chain) in their evidence."""
+    reached = reaching_route(facts, memo)
+    for path in sorted(facts):
+        for finding in facts[path].findings:
+            if finding.rule != rule:
+                continue
+            hit = reached.get(finding.symbol)
+            evidence = dict(finding.evidence)
+            evidence["route"] = hit[0] if hit else None
+            if hit and len(hit[1]) > 1:
+                evidence["chain"] = hit[1]
+            yield replace(finding, evidence=evidence)
+
+
+class StubCheck(ProjectCheck):
+    """Base of the STB checks: each finds its candidates per file (`candidates`); one shared
+    `collect` gathers them with the file's routes and call edges, and `finish` adds to each the
+    route that reaches it."""
+
+    collector = "stb"
+
+    @classmethod
+    def candidates(cls, ctx: FileContext) -> Iterable[Finding]:
+        raise NotImplementedError
+
+    @classmethod
+    def collect(cls, ctx: FileContext) -> StubFacts:
+        from . import CHECKS
+
+        found: list[Finding] = []
+        for check in CHECKS:
+            found.extend(check.candidates(ctx))
+        return collect_facts(ctx, found)
+
+    def finish(self, facts: Mapping[str, Any], project: ProjectContext) -> Iterable[Finding]:
+        return with_routes(self.id, facts, project.memo)
+
+
+# -- paths ---------------------------------------------------------------------------------------
+
+
+def is_test_path(relpath: str) -> bool:
+    """Test code (`tests/`, `test_*.py`, `*_test.py`, `conftest.py`): fakes there are on purpose."""
+    parts = relpath.split("/")
+    name = parts[-1]
+    return (
+        any(p in {"tests", "test", "testing"} for p in parts[:-1])
+        or name.startswith("test_")
+        or name.endswith("_test.py")
+        or name == "conftest.py"
+    )
