@@ -70,3 +70,16 @@ def test_fixes_and_codemods_agree():
 def test_codemod_has_cases(codemod):
     assert codemod.CASES, f"{codemod.id} needs CASES"
     assert codemod.description
+
+
+def test_rule_docs_are_current():
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    proc = subprocess.run(
+        [sys.executable, "scripts/document_rules.py", "--check"],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
