@@ -138,10 +138,12 @@ class AuditResult:
 
     @property
     def exit_code(self) -> int:
-        """0 clean; 1 findings or unauditable files (as ruff's syntax errors); 2 internal error."""
+        """0 clean; 1 findings or unauditable files (as ruff's syntax errors); 2 internal error.
+        INFO findings (say, an allowlisted SQL site) are reported but do not fail."""
         if self.errors:
             return 2
-        return 1 if self.findings or self.failed_files else 0
+        failing = any(f.severity > Severity.INFO for f in self.findings)
+        return 1 if failing or self.failed_files else 0
 
 
 @dataclass(frozen=True, slots=True)

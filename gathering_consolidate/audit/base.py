@@ -148,6 +148,11 @@ class ProjectCheck(Check):
     def finish(self, facts: Mapping[str, Any], project: ProjectContext) -> Iterable[Finding]:
         raise NotImplementedError
 
+    def cache_inputs(self, project: ProjectContext) -> str:
+        """What `finish` reads besides the collected facts (a rules file in the target, say), as
+        text that changes when it changes: part of the cache key of the project-wide results."""
+        return ""
+
 
 class EngineCheck(Check):
     """A rule the engine itself reports (suppression hygiene); it has no analysis of its own."""
