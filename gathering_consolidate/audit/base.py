@@ -20,7 +20,7 @@ from __future__ import annotations
 import ast
 import bisect
 import textwrap
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -212,23 +212,42 @@ class FileContext:
     def nodes(self, *types: type) -> list[Any]:
         """Every node of the given types, in `ast.walk` order (one walk per file, shared)."""
         if self._by_type is None:
-            by_type: dict[type, list[ast.AST]] = defaultdict(list)
-            for node in ast.walk(self.tree):
-                by_type[type(node)].append(node)
-            self._by_type = by_type
+            self._index()
+        assert self._by_type is not None
         if len(types) == 1:
             return self._by_type.get(types[0], [])
         return [n for t in types for n in self._by_type.get(t, [])]
 
     @property
     def parents(self) -> dict[ast.AST, ast.AST]:
+        """Node -> its parent node, for every node but the module."""
         if self._parents is None:
-            parents: dict[ast.AST, ast.AST] = {}
-            for node in ast.walk(self.tree):
-                for child in ast.iter_child_nodes(node):
-                    parents[child] = node
-            self._parents = parents
+            self._index()
+        assert self._parents is not None
         return self._parents
+
+    def _index(self) -> None:
+        # One breadth-first pass (the order of `ast.walk`) that files nodes by type and records
+        # parents; expression contexts (shared Load/Store singletons) are left out.
+        by_type: dict[type, list[ast.AST]] = defaultdict(list)
+        parents: dict[ast.AST, ast.AST] = {}
+        queue = deque([self.tree])
+        pop, push = queue.popleft, queue.append
+        AST, context = ast.AST, ast.expr_context
+        while queue:
+            node = pop()
+            by_type[type(node)].append(node)
+            for name in node._fields:
+                value = getattr(node, name, None)
+                if isinstance(value, list):
+                    for item in value:
+                        if isinstance(item, AST) and not isinstance(item, context):
+                            parents[item] = node
+                            push(item)
+                elif isinstance(value, AST) and not isinstance(value, context):
+                    parents[value] = node
+                    push(value)
+        self._by_type, self._parents = by_type, parents
 
     def memo(self, key: str, factory: Callable[[], Any]) -> Any:
         """Share an analysis between the checks of a family within this file."""

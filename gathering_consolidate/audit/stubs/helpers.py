@@ -161,8 +161,7 @@ def function_nodes(ctx: FileContext) -> dict[int, list[ast.AST]]:
                 continue
             # A class body runs once, when the class is defined: not part of any function.
             inner_owner = 0 if isinstance(node, ast.ClassDef) else owner
-            children = reversed(list(ast.iter_child_nodes(node)))
-            stack.extend((child, inner_owner) for child in children)
+            stack.extend((child, inner_owner) for child in reversed(_children(node)))
         return owned
 
     return ctx.memo("fn.nodes", compute)
@@ -180,7 +179,22 @@ def own_nodes(func: ast.AST, ctx: FileContext | None = None) -> list[ast.AST]:
         found.append(node)
         if isinstance(node, (*FUNCTION_DEFS, ast.ClassDef, ast.Lambda)):
             continue
-        stack.extend(reversed(list(ast.iter_child_nodes(node))))
+        stack.extend(reversed(_children(node)))
+    return found
+
+
+def _children(node: ast.AST) -> list[ast.AST]:
+    """`list(ast.iter_child_nodes(node))` without the generator overhead (this is a hot loop),
+    minus the shared expression-context singletons (Load/Store/Del), which carry nothing."""
+    found: list[ast.AST] = []
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, list):
+            found.extend(
+                v for v in value if isinstance(v, ast.AST) and not isinstance(v, ast.expr_context)
+            )
+        elif isinstance(value, ast.AST) and not isinstance(value, ast.expr_context):
+            found.append(value)
     return found
 
 
@@ -274,9 +288,17 @@ def _marker(text: str, line: int) -> Marker | None:
     return Marker(" ".join(text.split())[:160], line, strong, bool(_MISSING_WORK.search(text)))
 
 
+_COMMENT_CONTINUATION = re.compile(r"\n[ \t]*#[ \t]*")
+
+
 def _comments(ctx: FileContext) -> dict[int, str]:
+    """Line -> comment text, only read (tokenized) when the file can hold a marker at all."""
+
     def compute() -> dict[int, str]:
         found: dict[int, str] = {}
+        flat = _COMMENT_CONTINUATION.sub(" ", ctx.source)  # comment blocks read as one
+        if not (_WEAK.search(flat) or _STRONG.search(flat)):
+            return found
         try:
             for tok in tokenize.generate_tokens(io.StringIO(ctx.source).readline):
                 if tok.type == tokenize.COMMENT:
