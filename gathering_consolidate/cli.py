@@ -301,6 +301,44 @@ def migrate(
     raise typer.Exit(EXIT_ERROR if plan.failures else (1 if n else 0))
 
 
+sql_app = typer.Typer(
+    name="sql",
+    help="Dynamic SQL sites: approve reviewed ones in the allowlist.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(sql_app, name="sql")
+
+
+@sql_app.command("approve")
+def sql_approve(
+    site: Annotated[
+        str, typer.Argument(help="PATH:LINE of the execute-like call, or the site fingerprint.")
+    ],
+    reason: Annotated[str, typer.Option("--reason", help="Why the site is safe (required).")],
+    reviewer: Annotated[str, typer.Option("--reviewer", help="Who reviewed it (required).")],
+    project: Annotated[
+        Path, typer.Option("--project", "-p", help="The project the site belongs to.")
+    ] = Path("."),
+    allowlist: Annotated[
+        Path | None,
+        typer.Option("--allowlist", help="The allowlist file (default: rules/sql_allowlist.toml)."),
+    ] = None,
+) -> None:
+    """Approve a reviewed dynamic SQL site: it becomes SQL003 (informational) while its SQL is
+    unchanged. Exit 0 approved (or already approved), 2 error."""
+    from .sql.allowlist import ApproveError, approve
+
+    try:
+        approval = approve(project, site, reason=reason, reviewer=reviewer, allowlist=allowlist)
+    except (ApproveError, ConfigError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    ref = approval.site
+    state = "approved" if approval.added else "already approved"
+    print(f"{state}: {ref.path}:{ref.line} {ref.function} ({ref.fingerprint}, was {ref.verdict})")
+    print(f"allowlist: {approval.allowlist}")
+
+
 def _parse_value(text: str) -> object:
     lowered = text.lower()
     if lowered in ("true", "false"):
