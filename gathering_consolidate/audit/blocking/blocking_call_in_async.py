@@ -1,0 +1,236 @@
+from collections.abc import Iterator, Mapping
+
+from ...index import ModuleFacts
+from ...model import Finding, Severity
+from ..base import Invalid, ProjectContext, Valid
+from .helpers import (
+    ASYNC_DB,
+    ASYNC_TO_DEF,
+    AsyncCheck,
+    chain_text,
+    make_finding,
+    route_label,
+)
+from .strategies import strategy
+
+_DB_FILES = {
+    "app/db.py": """
+        import psycopg
+
+        class DatabaseService:
+            def __init__(self, conninfo: str) -> None:
+                self.conninfo = conninfo
+
+            def execute(self, sql, params=None):
+                with psycopg.connect(self.conninfo) as conn:
+                    return conn.execute(sql, params).fetchall()
+
+        def get_db() -> DatabaseService:
+            return DatabaseService("postgresql://")
+    """,
+}
+
+
+class BlockingCallInAsync(AsyncCheck):
+    """A call in an `async def` that reaches a blocking call without `await`.
+
+    ## Why is this bad?
+    An `async def` runs on the event loop. A synchronous database call, `requests.get`,
+    `time.sleep`, `subprocess.run` or file read inside it stops every other request, WebSocket
+    and health check of the worker until it returns: latency grows with the number of concurrent
+    users. Generic linters only know the standard blocking calls; this check follows the call
+    graph across modules (imports, `self.` methods, `Depends(...)` providers, annotated
+    parameters) into the project's own helpers and services, and reports the call in the async
+    function with the whole chain as evidence (`handler -> helper -> DatabaseService.execute`).
+
+    Blocking calls are the `pattern -> suggestion` entries of `rules/blocking.toml` (standard
+    ones, and the project's DB service methods), extended with the `blocking-calls` and
+    `db-calls` options. Not reported: calls that are awaited, calls handed to a thread
+    (`asyncio.to_thread(db.execute, ...)`, where `db.execute` is passed, not called), calls in
+    lambdas and nested functions (they run later, if at all), and blocking work behind a
+    first-access lazy load (ASY005 reports those).
+
+    Each finding says which consolidation strategy is safe for the function (evidence
+    `strategy`): B, make the route handler a plain `def` (codemod `async-to-def`), or A, await
+    an async DB service (codemod `async-db`), and why not the other.
+
+    ## Fix safety
+    Unsafe either way. `async-to-def` moves the handler to FastAPI's threadpool (40 threads by
+    default, shared by every sync handler); `async-db` changes the DB layer the handler uses.
+    """
+
+    id, name = "ASY001", "blocking-call-in-async"
+    severity = Severity.HIGH
+    fix = ASYNC_TO_DEF
+    VALID = [
+        Valid(
+            """
+            import asyncio
+
+            async def pause():
+                await asyncio.sleep(1)
+            """
+        ),
+        Valid(
+            """
+            import asyncio
+            from fastapi import APIRouter, Depends
+            from app.db import DatabaseService, get_db
+
+            router = APIRouter()
+
+            @router.get("/items")
+            def list_items(db: DatabaseService = Depends(get_db)):
+                return db.execute("SELECT 1")
+
+            @router.get("/threaded")
+            async def threaded(db: DatabaseService = Depends(get_db)):
+                return await asyncio.to_thread(db.execute, "SELECT 1")
+
+            async def later(db: DatabaseService):
+                def fetch():
+                    return db.execute("SELECT 1")
+
+                return lambda: db.execute("SELECT 1"), fetch
+            """,
+            path="app/api.py",
+            files=_DB_FILES,
+        ),
+        Valid(
+            """
+            import functools
+            import time
+
+            @functools.cache
+            def load_settings():
+                time.sleep(1)
+                return {}
+
+            async def settings():
+                return load_settings()
+            """
+        ),
+        Valid(
+            """
+            class Clock:
+                def sleep(self, seconds):
+                    return seconds
+
+            async def wait(clock: Clock):
+                clock.sleep(1)
+            """
+        ),
+    ]
+    INVALID = [
+        Invalid(
+            """
+            import time
+
+            async def pause():
+                time.sleep(1)
+            """,
+            line=4,
+            evidence={"chain": ["app.module.pause", "time.sleep"], "route": None},
+            message="blocks the event loop",
+        ),
+        Invalid(
+            """
+            from fastapi import APIRouter, Depends
+            from app.db import DatabaseService, get_db
+            from app import reports
+
+            router = APIRouter(prefix="/items")
+
+            @router.get("/{item_id}")
+            async def get_item(item_id: int, db: DatabaseService = Depends(get_db)):
+                return reports.item_report(db, item_id)
+            """,
+            path="app/api.py",
+            files={
+                **_DB_FILES,
+                "app/reports.py": """
+                    from app.db import DatabaseService
+
+                    def item_report(db: DatabaseService, item_id: int):
+                        rows = db.execute("SELECT * FROM items WHERE id = %s", (item_id,))
+                        return {"rows": rows}
+                """,
+            },
+            line=9,
+            evidence={
+                "chain": [
+                    "app.api.get_item",
+                    "app.reports.item_report",
+                    "app.db.DatabaseService.execute",
+                ],
+                "route": "GET /items/{item_id}",
+                "strategy": "both",
+            },
+        ),
+        Invalid(
+            """
+            import requests
+
+            class Client:
+                def __init__(self, session: requests.Session):
+                    self.session = session
+
+                def fetch(self, url):
+                    return self.session.get(url)
+
+                async def refresh(self):
+                    return self.fetch("https://example.com")
+            """,
+            line=11,
+            evidence={
+                "chain": [
+                    "app.module.Client.refresh",
+                    "app.module.Client.fetch",
+                    "requests.Session.get",
+                ],
+                "strategy": "none",
+            },
+        ),
+    ]
+
+    def finish(
+        self, facts: Mapping[str, ModuleFacts], project: ProjectContext
+    ) -> Iterator[Finding]:
+        analysis = self.analysis(facts, project)
+        plans = self.plans(analysis, project)
+        for hit in analysis.hits:
+            if hit.lazy:
+                continue
+            route = route_label(analysis, hit.function)
+            chosen, why = strategy(analysis, hit.function, plans)
+            kind = "a synchronous DB call" if hit.db else "blocking"
+            via = f" via {chain_text(hit.chain[1:-1])}" if len(hit.chain) > 2 else ""
+            where = f" in route {route}" if route else ""
+            message = (
+                f"`{hit.call.text}()` blocks the event loop{where}: it reaches `{hit.root}`"
+                f" ({kind}){via} without `await`"
+            )
+            if hit.suggestion:
+                message += f"; use {hit.suggestion}"
+            fix = {"B": ASYNC_TO_DEF, "both": ASYNC_TO_DEF, "A": ASYNC_DB}.get(chosen)
+            yield make_finding(
+                self,
+                analysis,
+                project,
+                hit.function,
+                hit.call.line,
+                hit.call.col,
+                hit.call.end_line,
+                hit.call.end_col,
+                message,
+                f"{hit.call.text} {' '.join(hit.chain[1:])}",
+                {
+                    "chain": list(hit.chain),
+                    "route": route,
+                    "root": hit.root,
+                    "strategy": chosen,
+                    "strategy_reason": why,
+                    "suggestion": hit.suggestion,
+                },
+                fix=fix,
+            )
