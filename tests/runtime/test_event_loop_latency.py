@@ -35,21 +35,6 @@ SLOW_SECONDS = 0.4
 PROBES = 7
 POOL = 30
 
-# Served instead of `gathering.api.main:app`: the same app, with the sync service's connection
-# cap raised to POOL (the fixture reads only DATABASE_URL from the environment). The async
-# service written by `async-db` reads DATABASE_POOL_MIN_SIZE / DATABASE_POOL_MAX_SIZE.
-LAUNCHER = f"""
-import os
-
-from gathering.api import dependencies
-
-dependencies._db_service = dependencies.DatabaseService(
-    os.environ["DATABASE_URL"], max_connections={POOL}
-)
-
-from gathering.api.main import app  # noqa: E402
-"""
-
 
 def prepare(tmp_path: Path, database_url: str, codemod: str | None) -> Path:
     app = tmp_path / "app"
@@ -58,7 +43,6 @@ def prepare(tmp_path: Path, database_url: str, codemod: str | None) -> Path:
         plan = plan_migration(app, codemod, unsafe_fixes=True)
         assert plan.changes and not plan.failures, plan.outcomes
         apply(plan)
-    (app / "latency_app.py").write_text(LAUNCHER)
     subprocess.run(
         [sys.executable, "-m", "gathering.db.apply_schema"],
         cwd=app, env={**os.environ, "DATABASE_URL": database_url, "PYTHONDONTWRITEBYTECODE": "1"},
@@ -110,7 +94,7 @@ def measure(app: Path, database_url: str) -> tuple[float, float]:
         "GATHERING_SCHEDULER_INTERVAL": "3600",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
-    server = AppProcess("latency_app:app", app, env=env)
+    server = AppProcess("gathering.api.main:app", app, env=env)
     try:
         server.start()
         return asyncio.run(_measure(server.base_url))
