@@ -352,7 +352,7 @@ def audit_sources(
                 progress(1)
     for source, result in zip(misses, fresh, strict=True):
         results[source.relpath] = result
-        if source.outcome is None and not result.errors:
+        if store.enabled and source.outcome is None and not result.errors:
             store.files[source.relpath] = (digests[source.relpath], result.for_cache())
             store.dirty = True
 

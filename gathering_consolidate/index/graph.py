@@ -20,9 +20,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
+if TYPE_CHECKING:  # imported when a graph is built: it costs ~0.1 s of every run's start-up
+    import networkx as nx
 
 from .facts import ROUTE_ADDERS, Call, ClassInfo, Function, ModuleFacts, Value
 
@@ -408,6 +409,8 @@ class Index:
         return None
 
     def _build_graph(self) -> nx.DiGraph:
+        import networkx as nx
+
         graph = nx.DiGraph()
         for qualname, function in self.functions.items():
             graph.add_node(qualname, is_async=function.is_async, path=self.paths[qualname])

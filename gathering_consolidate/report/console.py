@@ -12,6 +12,9 @@ from rich.text import Text
 from ..audit import family_summaries
 from ..model import AuditResult, Severity, Status, SuppressionKind
 
+#: Family tables longer than this are cut in text output (JSON keeps every row).
+MAX_TABLE_ROWS = 40
+
 _SEVERITY_STYLE = {
     Severity.CRITICAL: "bold red",
     Severity.HIGH: "red",
@@ -22,16 +25,20 @@ _SEVERITY_STYLE = {
 
 
 def render(result: AuditResult, console: Console, *, quiet: bool = False) -> None:
+    # One Text for all finding lines: rich's per-print overhead is the cost of a large report.
+    lines = Text()
     for finding in result.findings:
         loc = finding.location
-        line = Text()
-        line.append(f"{loc.path}:{loc.line}:{loc.column + 1}", style="bold")
-        line.append(": ")
-        line.append(finding.rule, style=_SEVERITY_STYLE[finding.severity])
-        line.append(f" {finding.message}")
+        lines.append(f"{loc.path}:{loc.line}:{loc.column + 1}", style="bold")
+        lines.append(": ")
+        lines.append(finding.rule, style=_SEVERITY_STYLE[finding.severity])
+        lines.append(f" {finding.message}")
         if finding.tier is not None:
-            line.append(f" [tier {finding.tier}]", style="dim")
-        console.print(line, soft_wrap=True, highlight=False)
+            lines.append(f" [tier {finding.tier}]", style="dim")
+        lines.append("\n")
+    if result.findings:
+        lines.rstrip()
+        console.print(lines, soft_wrap=True, highlight=False)
     if quiet:
         return
     if result.findings:
@@ -49,8 +56,11 @@ def render(result: AuditResult, console: Console, *, quiet: bool = False) -> Non
             extra = Table(title=summary.title, title_justify="left")
             for column in summary.columns:
                 extra.add_column(column)
-            for row in summary.rows:
+            for row in summary.rows[:MAX_TABLE_ROWS]:
                 extra.add_row(*("" if v is None else str(v) for v in row))
+            hidden = len(summary.rows) - MAX_TABLE_ROWS
+            if hidden > 0:
+                extra.caption = f"... {hidden} more rows: --format json has them all"
             console.print(extra)
     problems = [f for f in result.files if f.status is not Status.OK]
     if problems:

@@ -30,13 +30,15 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
-IDENTIFIER = "identifier"
-SET_CLAUSE = "set_clause"
-WHERE_FRAGMENT = "where_fragment"
-VALUE = "value"
-ORDER_OR_LIMIT = "order_or_limit"
-OTHER = "other"
-KINDS = (IDENTIFIER, SET_CLAUSE, WHERE_FRAGMENT, VALUE, ORDER_OR_LIMIT, OTHER)
+from .kinds import (  # noqa: F401  (re-exported: the classifier's vocabulary)
+    IDENTIFIER,
+    KINDS,
+    ORDER_OR_LIMIT,
+    OTHER,
+    SET_CLAUSE,
+    VALUE,
+    WHERE_FRAGMENT,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,6 @@ import tokenize
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from . import classify as cls_
 from .origins import (
     ALLOWLISTED,
     ANNOTATED,
@@ -1721,6 +1720,8 @@ class FileAnalysis:
         )
 
     def _slots_of(self, template: Template) -> tuple[str, list[SlotFact], bool, str] | None:
+        from . import classify as cls_  # sqlglot: only imported once a SQL site is found
+
         holes = [p for p in template if isinstance(p, Hole)]
         classes = [cls_.Hole(h.text()) if isinstance(h, Hole) else h for h in template]
         result = cls_.classify([p if isinstance(p, str) else cls_.Hole() for p in classes])
@@ -1740,6 +1741,8 @@ class FileAnalysis:
         return result.statement, slots, result.parsed, result.error
 
     def _element_slots(self, template: Template, join: Hole) -> list[SlotFact]:
+        from . import classify as cls_
+
         """Classify the holes of each fragment a join puts in place, in the statement itself."""
         out: list[SlotFact] = []
         seen: set[str] = set()

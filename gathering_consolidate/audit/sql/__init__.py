@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ...model import Finding, SummaryTable
-from ...sql.classify import KINDS
+from ...sql.kinds import KINDS
 from .injectable_sql import InjectableSql
 from .sql_approved import SqlApproved
 from .sql_needs_review import SqlNeedsReview

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from ...model import Applicability, Finding, Fix, Location, Severity, fingerprint
 from ...sql import allowlist as allowlist_mod
-from ...sql.classify import IDENTIFIER, ORDER_OR_LIMIT, SET_CLAUSE, VALUE, WHERE_FRAGMENT
+from ...sql.kinds import IDENTIFIER, ORDER_OR_LIMIT, SET_CLAUSE, VALUE, WHERE_FRAGMENT
 from ...sql.origins import PARAMETER, REQUEST, SAFE, ClassIndex, Origin, resolve, worst
 from ...sql.sites import DEFAULT_SINKS, Candidate, FileAnalysis, FileFacts, sink_matcher
 from ..base import FileContext, Option, ProjectCheck, ProjectContext
