@@ -187,7 +187,9 @@ _WORKER_PLAN: _Plan | None = None
 
 def _analyse_in_worker(source: SourceFile) -> FileResult:
     assert _WORKER_PLAN is not None
-    return analyse(source, _WORKER_PLAN)
+    # Facts travel back pickled by the fast pickler (see `_FastPickler`): the default pickling of
+    # slotted dataclasses costs more than the analysis that made them.
+    return analyse(source, _WORKER_PLAN).for_cache()
 
 
 def _run_parallel(
