@@ -149,7 +149,15 @@ def run_codemod(
 
 
 def syntax_problem(text: str, path: str = "<output>") -> str | None:
-    """Why `text` is not valid Python, or None."""
+    """Why `text` is not valid Python (or, for a `.toml` path, valid TOML), or None."""
+    if path.endswith(".toml"):
+        import tomllib
+
+        try:
+            tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            return str(exc).splitlines()[0]
+        return None
     try:
         libcst.parse_module(text)
         compile(text, path, "exec", dont_inherit=True)

@@ -1,0 +1,115 @@
+"""Glue between the EXC checks and `flow`: run the cross-file analysis once per audit and turn a
+broad handler into a finding (evidence, message, fix)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ...model import Finding, Location, fingerprint
+from ..base import Check, Option, ProjectContext
+from . import helpers
+from .flow import ExceptionMap, FileFacts, HandlerAnalysis, World, default_map
+
+#: Options shared by EXC001 and EXC002 (set them once in `[tool.gathering-consolidate.checks.EXC]`).
+OPTIONS = {
+    "calls": Option(
+        {},
+        "Extra call patterns -> exception types, on top of rules/exceptions.toml"
+        ' (`{"app.llm.*" = ["app.llm.LLMError"]}`); an entry replaces the default for the same'
+        " pattern.",
+    ),
+    "modules": Option(
+        [],
+        "Extra module rules: `[{paths = [globs], types = [...], requires = package}]`: what broad"
+        " handlers in those files are narrowed to when the try body's calls tell nothing.",
+    ),
+}
+
+_SENTENCES = {
+    "reraise": "re-raises it",
+    "wrap_raise": "raises another exception from it",
+    "return_default": "returns a default value instead",
+    "log_continue": "logs and carries on",
+    "pass": "silently drops it",
+    "other": "does not re-raise it",
+}
+
+
+def analyse(
+    facts: Mapping[str, FileFacts], project: ProjectContext, options: Mapping[str, Any]
+) -> list[HandlerAnalysis]:
+    """Every broad handler of the project with its analysis, computed once per audit (EXC001
+    and EXC002 share it through the project memo)."""
+    key = "exc.analysis:" + json.dumps(
+        [options.get("calls") or {}, options.get("modules") or []], sort_keys=True, default=str
+    )
+
+    def compute() -> list[HandlerAnalysis]:
+        calls, modules = options.get("calls") or {}, options.get("modules") or []
+        mapping = ExceptionMap.build(calls, modules) if calls or modules else default_map()
+        world = World(facts, mapping)
+        found = []
+        for path in sorted(facts):
+            for handler in facts[path].handlers:
+                if handler.isolation:
+                    continue
+                found.append(world.analyse(path, handler))
+        return found
+
+    return project.memoized(key, compute)
+
+
+def evidence(item: HandlerAnalysis) -> dict[str, Any]:
+    handler = item.facts
+    data: dict[str, Any] = {
+        "behaviour": handler.behaviour,
+        "logs_traceback": handler.logs_traceback,
+        "catches": handler.catches,
+        "raises": item.raises,
+        "unresolved_calls": item.unresolved,
+        "narrow_to": item.narrow_to,
+        "narrow_source": item.narrow_source,
+        "dispatch": handler.dispatch,
+    }
+    if item.narrow_reason:
+        data["narrow_reason"] = item.narrow_reason
+    return data
+
+
+def message(item: HandlerAnalysis) -> str:
+    handler = item.facts
+    what = "bare `except:`" if handler.catches == "bare" else f"`except {handler.catches}`"
+    text = f"{what} catches every error and {_SENTENCES[handler.behaviour]}"
+    if handler.behaviour in helpers.SWALLOWING and not handler.logs_traceback:
+        text += " without logging the traceback"
+    if handler.dispatch:
+        return text + "; an event-bus dispatch: route it through safe_handler (isolate-handlers)"
+    if item.narrow_to:
+        return text + f"; catch {', '.join(item.narrow_to)} instead"
+    return text + "; catch the specific errors the try body raises"
+
+
+def findings(
+    check: Check, items: list[HandlerAnalysis], project: ProjectContext, behaviours: tuple[str, ...]
+) -> Iterator[Finding]:
+    for item in items:
+        handler = item.facts
+        if handler.behaviour not in behaviours:
+            continue
+        fix = helpers.ISOLATE_FIX if handler.dispatch else check.fix
+        yield Finding(
+            rule=check.id,
+            name=check.name,
+            message=message(item),
+            severity=check.severity,
+            location=Location(
+                item.path, handler.line, handler.column, handler.end_line, handler.end_column
+            ),
+            symbol=handler.symbol,
+            tier=project.tiers.get(item.path),
+            evidence=evidence(item),
+            fix=fix,
+            fingerprint=fingerprint(check.id, item.path, handler.symbol, handler.snippet),
+        )

@@ -1,0 +1,260 @@
+"""Shared by the EXC checks (and the exception codemods): which handlers are broad, what they do
+with the exception, whether they log the traceback, and which ones are intentional isolation.
+
+All of it reads one `ast.ExceptHandler`; what the try body can raise is `flow.py`'s job.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator, Sequence
+
+from ...model import Applicability, Fix
+
+#: The exception classes whose handlers are "broad" (a bare `except:` is broad too).
+BROAD = frozenset({"Exception", "BaseException", "builtins.Exception", "builtins.BaseException"})
+
+#: The behaviours, as reported in `evidence["behaviour"]` (docs/annotations.md).
+RERAISING = ("reraise", "wrap_raise")
+SWALLOWING = ("return_default", "log_continue", "pass", "other")
+BEHAVIOURS = RERAISING + SWALLOWING
+
+#: The function name that marks an intentional isolation site (codemod `isolate-handlers`
+#: writes it into the target; the target never imports this tool).
+ISOLATION_FUNCTION = "safe_handler"
+
+NARROW_FIX = Fix(
+    "Catch the exceptions the try body raises (narrow-except)",
+    Applicability.UNSAFE,
+    "narrow-except",
+)
+ISOLATE_FIX = Fix(
+    "Dispatch through a safe_handler wrapper (isolate-handlers)",
+    Applicability.SAFE,
+    "isolate-handlers",
+)
+
+_LEVEL_METHODS = frozenset(
+    {"debug", "info", "warning", "warn", "error", "critical", "fatal", "log", "exception"}
+)
+_TRACEBACK_FUNCTIONS = frozenset(
+    {"traceback.print_exc", "traceback.format_exc", "traceback.print_exception"}
+)
+
+
+def walk_local(nodes: Sequence[ast.AST], *, into_try: bool = True) -> Iterator[ast.AST]:
+    """Every node under `nodes`, not descending into nested functions, lambdas or classes (code
+    there does not run as part of the handler), nor into nested try statements unless
+    `into_try` (a bare `raise` there re-raises the nested try's own exception)."""
+    stack = list(reversed(nodes))
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        if not into_try and isinstance(node, (ast.Try, ast.TryStar)):
+            continue
+        stack.extend(reversed(list(ast.iter_child_nodes(node))))
+
+
+def broad_names(handler: ast.ExceptHandler, resolve) -> list[str]:
+    """The broad classes a handler catches: `["bare"]` for `except:`, `["Exception"]`, or the broad
+    members of a tuple. `resolve` maps a Name/Attribute to its qualified name (imports applied),
+    so a shadowed or imported `Exception` is not mistaken for the builtin."""
+    if handler.type is None:
+        return ["bare"]
+    elements = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    found = []
+    for element in elements:
+        name = resolve(element)
+        if name in BROAD:
+            found.append(name.removeprefix("builtins."))
+    return found
+
+
+def is_logger_receiver(expr: ast.AST, resolve=None) -> bool:
+    """Whether `expr` (the `x` of `x.exception(...)`) looks like a logger: a name ending in
+    something with "log" in it (`logger`, `log`, `self._logger`, `LOGGER`, `logging`,
+    `structlog`), or a `getLogger(...)` / `get_logger(...)` call."""
+    if isinstance(expr, ast.Call):
+        func = expr.func
+        tail = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        return tail.lower().replace("_", "") in ("getlogger", "getloggeradapter")
+    tail = None
+    if isinstance(expr, ast.Name):
+        tail = expr.id
+    elif isinstance(expr, ast.Attribute):
+        tail = expr.attr
+    return tail is not None and "log" in tail.lower()
+
+
+def _truthy_keyword(call: ast.Call, name: str) -> bool:
+    for keyword in call.keywords:
+        if keyword.arg == name:
+            value = keyword.value
+            return not (isinstance(value, ast.Constant) and not value.value)
+    return False
+
+
+def logs_traceback(handler: ast.ExceptHandler, resolve=None) -> bool:
+    """`logger.exception(...)`, a logging call with a truthy `exc_info=`, or `traceback.print_exc()`
+    / `format_exc()` anywhere in the handler (not in nested functions)."""
+    for node in walk_local(handler.body):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in _LEVEL_METHODS:
+            receiver = func.value
+            if func.attr == "exception" and is_logger_receiver(receiver):
+                return True
+            if _truthy_keyword(node, "exc_info") and (
+                is_logger_receiver(receiver) or func.attr != "log"
+            ):
+                return True
+        if resolve is not None and resolve(func) in _TRACEBACK_FUNCTIONS:
+            return True
+    return False
+
+
+def logs_anything(handler: ast.ExceptHandler) -> bool:
+    """Any logging-level call on a logger-like object, `logging.x(...)`, `print(...)` or
+    `warnings.warn(...)` in the handler."""
+    for node in walk_local(handler.body):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr in _LEVEL_METHODS
+            and is_logger_receiver(func.value)
+        ):
+            return True
+        if isinstance(func, ast.Attribute) and func.attr == "warn":
+            return True
+        if isinstance(func, ast.Name) and func.id in ("print", "warn"):
+            return True
+    return False
+
+
+def _is_reraise(stmt: ast.AST, bound: str | None) -> bool:
+    """`raise` or `raise e` where `e` is the handler's bound name."""
+    if not isinstance(stmt, ast.Raise) or stmt.cause is not None:
+        return False
+    if stmt.exc is None:
+        return True
+    return bound is not None and isinstance(stmt.exc, ast.Name) and stmt.exc.id == bound
+
+
+def _ending(body: Sequence[ast.stmt], bound: str | None) -> str | None:
+    """How a block ends when every path through its last statement raises: "reraise" when all
+    of them re-raise, "wrap_raise" when some raise something else; None otherwise."""
+    if not body:
+        return None
+    last = body[-1]
+    if isinstance(last, ast.Raise):
+        return "reraise" if _is_reraise(last, bound) else "wrap_raise"
+    if isinstance(last, ast.If) and last.orelse:
+        first, second = _ending(last.body, bound), _ending(last.orelse, bound)
+        if first and second:
+            return "reraise" if first == second == "reraise" else "wrap_raise"
+        return None
+    if isinstance(last, (ast.With, ast.AsyncWith)):
+        return _ending(last.body, bound)
+    return None
+
+
+def _contains_raise(body: Sequence[ast.stmt]) -> bool:
+    return any(isinstance(n, ast.Raise) for n in walk_local(body))
+
+
+def _uses(node: ast.AST, name: str | None) -> bool:
+    if name is None:
+        return False
+    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
+
+
+_EMPTY_FACTORIES = frozenset({"list", "dict", "set", "tuple", "frozenset", "str", "bytes"})
+
+
+def is_default_value(value: ast.AST | None, bound: str | None) -> bool:
+    """A value that stands for "nothing happened": None, a constant, an empty or constant
+    container, a name or attribute (not the exception), `list()`-style empty factories."""
+    if value is None:
+        return True
+    if _uses(value, bound):
+        return False
+    if isinstance(value, ast.Constant):
+        return True
+    if isinstance(value, (ast.Name, ast.Attribute)):
+        return True
+    if isinstance(value, ast.UnaryOp) and isinstance(value.operand, ast.Constant):
+        return True
+    if isinstance(value, (ast.List, ast.Tuple, ast.Set)):
+        return all(is_default_value(e, bound) for e in value.elts)
+    if isinstance(value, ast.Dict):
+        return all(
+            k is not None and is_default_value(k, bound) and is_default_value(v, bound)
+            for k, v in zip(value.keys, value.values, strict=True)
+        )
+    if isinstance(value, ast.Call):
+        return (
+            isinstance(value.func, ast.Name)
+            and value.func.id in _EMPTY_FACTORIES
+            and not value.args
+            and not value.keywords
+        )
+    return False
+
+
+def _is_noop(stmt: ast.stmt) -> bool:
+    if isinstance(stmt, (ast.Pass, ast.Continue)):
+        return True
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
+
+
+def behaviour(handler: ast.ExceptHandler) -> str:
+    """What a handler does with the exception (docs/annotations.md):
+
+    * `reraise`: ends with `raise` / `raise e` (every branch of a final `if`, too);
+    * `wrap_raise`: ends raising something else (`raise AppError(...) from e`);
+    * `pass`: does nothing (`pass`, `...`, `continue`);
+    * `return_default`: ends with `return` of None, a constant, an empty container, a name;
+    * `log_continue`: logs, then falls through (or `continue`/`break`);
+    * `other`: anything else (returns something built from the exception, sets a flag without
+      logging, re-raises on some paths only).
+    """
+    body = handler.body
+    bound = handler.name
+    ending = _ending(body, bound)
+    if ending is not None:
+        return ending
+    if all(_is_noop(s) for s in body):
+        return "pass"
+    if _contains_raise(body):
+        return "other"  # re-raises on some paths, swallows on others
+    last = body[-1]
+    if isinstance(last, ast.Return):
+        return "return_default" if is_default_value(last.value, bound) else "other"
+    if isinstance(
+        last,
+        (
+            ast.Expr,
+            ast.Assign,
+            ast.AugAssign,
+            ast.AnnAssign,
+            ast.Continue,
+            ast.Break,
+            ast.Pass,
+            ast.If,
+            ast.With,
+            ast.AsyncWith,
+            ast.For,
+            ast.AsyncFor,
+            ast.Try,
+            ast.Delete,
+            ast.Global,
+            ast.Nonlocal,
+        ),
+    ):
+        return "log_continue" if logs_anything(handler) else "other"
+    return "other"

@@ -1,0 +1,181 @@
+"""Property test on a large real code base available offline, the Python standard library.
+
+`narrow-except` (every tier) then `isolate-handlers` run over every .py file in-process (files
+over 300 KB skipped): every output parses, narrow-except's edits stay on the handlers it reports
+(plus the imports they need), a second run of either changes nothing, and writing the result
+leaves every other file byte-identical. A second test forces the text edits behind
+`narrow-except --reraise` onto every handler of every file with a broad one and checks that
+each result still parses.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import difflib
+import shutil
+import sysconfig
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from gathering_consolidate.audit import registry
+from gathering_consolidate.codemods.base import Changed, CodemodProject
+from gathering_consolidate.codemods.engine import apply, load_project, run_codemod, syntax_problem
+from gathering_consolidate.codemods.isolate_handlers import IsolateHandlers
+from gathering_consolidate.codemods.narrow_except import (
+    NarrowExcept,
+    _clause_edits,
+    _reraise_edits,
+    _Skip,
+    _Text,
+)
+from gathering_consolidate.config import Config, load_config
+from gathering_consolidate.project import audit_sources, sources_from_mapping
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+MAX_SIZE = 300_000
+SELECT = ("EXC001", "EXC002")
+
+pytestmark = pytest.mark.slow
+
+
+def _project(root: Path, config, files: dict[str, str]) -> CodemodProject:
+    """A codemod project with its EXC audit done up front, through the scanner's per-file cache
+    (in `config.cache_dir`, a temporary directory): after the first audit only the files a
+    codemod changed are analysed again, as in repeated runs on a real project."""
+    project = CodemodProject(root, config, files)
+    audit_config = Config(
+        root=config.root,
+        select=SELECT,
+        tiers=config.tiers,
+        default_tier=config.default_tier,
+        max_file_size=config.max_file_size,
+        cache_dir=config.cache_dir,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # invalid escape sequences in old test files
+        project._audits[SELECT] = audit_sources(
+            sources_from_mapping(files), audit_config, registry(), cache=True
+        )
+    return project
+
+
+def _edits_stay_on_handlers(change: Changed, allowed: set[int]) -> list[str]:
+    before = (change.before or "").splitlines()
+    after = change.after.splitlines()
+    problems = []
+    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        for number in range(i1 + 1, i2 + 1):  # original lines replaced or deleted
+            text = before[number - 1]
+            if number not in allowed and not text.lstrip().startswith(("import ", "from ")):
+                problems.append(f"{change.path}:{number} edited: {text!r}")
+        if tag == "insert":
+            for text in after[j1:j2]:
+                if text.strip() and not text.lstrip().startswith(("import ", "from ")):
+                    problems.append(f"{change.path}: inserted {text!r}")
+    return problems
+
+
+def _reported_lines(project: CodemodProject) -> dict[str, set[int]]:
+    lines: dict[str, set[int]] = {}
+    for finding in project.audit(SELECT).findings:
+        location = finding.location
+        lines.setdefault(location.path, set()).update(
+            range(location.line, (location.end_line or location.line) + 1)
+        )
+    return lines
+
+
+@pytest.fixture(scope="module")
+def original(tmp_path_factory) -> CodemodProject:
+    cache = tmp_path_factory.mktemp("cache")
+    config = replace(load_config(STDLIB), max_file_size=MAX_SIZE, cache_dir=str(cache))
+    loaded, _unreadable = load_project(STDLIB, config)
+    project = _project(STDLIB, config, loaded.files)
+    assert len(project.files) > 1000
+    return project
+
+
+def test_codemods_over_the_standard_library(original, tmp_path):
+    config = original.config
+
+    narrowed = run_codemod(NarrowExcept({"tier": 0}), original)
+    assert not narrowed.failures, narrowed.failures[:5]
+    assert len(narrowed.changes) > 50
+    allowed = _reported_lines(original)
+    problems = []
+    for change in narrowed.changes:
+        assert change.after != change.before
+        assert syntax_problem(change.after, change.path) is None, change.path
+        problems += _edits_stay_on_handlers(change, allowed.get(change.path, set()))
+    assert not problems, problems[:10]
+
+    step = _project(
+        STDLIB, config, {**original.files, **{c.path: c.after for c in narrowed.changes}}
+    )
+    again = run_codemod(NarrowExcept({"tier": 0}), step)
+    assert not again.changes, [c.path for c in again.changes][:10]  # a second run: no change
+
+    isolated = run_codemod(IsolateHandlers(), step)
+    assert not isolated.failures, isolated.failures[:5]
+    assert isolated.changes, "the standard library has event-dispatch style handlers"
+    for change in isolated.changes:
+        assert syntax_problem(change.after, change.path) is None, change.path
+    final_files = {**step.files, **{c.path: c.after for c in isolated.changes}}
+    # Dispatch sites are found file by file, so the changed files alone show whether a second
+    # run of isolate-handlers would find anything left.
+    touched = {c.path: final_files[c.path] for c in isolated.changes}
+    again = run_codemod(IsolateHandlers(), _project(STDLIB, config, touched))
+    assert not again.changes, [c.path for c in again.changes]
+
+    # Write both plans into a copy: the changed files get exactly the new text, every other
+    # file stays byte-identical.
+    copy = tmp_path / "stdlib"
+    originals: dict[str, bytes] = {}
+    for relpath in original.files:
+        target = copy / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(STDLIB / relpath, target)
+        originals[relpath] = target.read_bytes()
+    for planned in (narrowed, isolated):
+        apply(replace(planned, root=copy))
+    for relpath, data in originals.items():
+        current = (copy / relpath).read_bytes()
+        if relpath in final_files and final_files[relpath] != original.files[relpath]:
+            assert current == final_files[relpath].encode("utf-8"), relpath
+        else:
+            assert current == data, relpath
+
+
+def test_reraise_edits_on_every_handler_keep_the_file_parseable(original):
+    """The text edits of `narrow-except --reraise`, forced onto every handler (broad or not) of
+    every file with a broad one, must leave the file parseable."""
+    edited = 0
+    paths = sorted({f.location.path for f in original.audit(SELECT).findings})
+    for path in paths:
+        source = original.files[path]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source)
+        text = _Text(source)
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.Try, ast.TryStar)):
+                continue
+            for handler in node.handlers:
+                # A broad clause is narrowed; every handler gets the re-raise edit.
+                with contextlib.suppress(_Skip):
+                    text.edits.extend(_clause_edits(text, handler, ["ValueError", "OSError"]))
+                text.edits.extend(_reraise_edits(text, handler))
+                edited += 1
+        # These edits cannot add a compile-time-only error (`raise` is valid anywhere a
+        # `pass`/`continue`/`break`/`return` was), so parsing is enough.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(text.apply(), path)
+    assert edited > 3000
