@@ -31,7 +31,6 @@ def copy_fixture(dest: Path) -> Path:
         dest,
         ignore=shutil.ignore_patterns(
             "__pycache__", ".pytest_cache", ".ruff_cache", ".gathering_consolidate_cache",
-            ".fixture-complete",
         ),
     )  # fmt: skip
     return dest

@@ -28,8 +28,6 @@ def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout:
 
 @pytest.fixture
 def migrated_copy(tmp_path: Path) -> Path:
-    if not (FIXTURE_APP / ".fixture-complete").exists():
-        pytest.skip("the fixture app is not complete yet")
     copy = tmp_path / "gathering_app"
     shutil.copytree(
         FIXTURE_APP,
