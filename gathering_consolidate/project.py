@@ -56,14 +56,15 @@ class FileResult:
     facts_blob: bytes | None = None
 
     def all_facts(self) -> dict[str, Any]:
-        if self.facts_blob is not None:
-            self.facts = pickle.loads(self.facts_blob)
-            self.facts_blob = None
+        if self.facts_blob is not None and not self.facts:
+            self.facts = pickle.loads(self.facts_blob)  # the blob stays: the cache stores it
         return self.facts
 
     def for_cache(self) -> FileResult:
-        if self.facts_blob is not None or not self.facts:
+        if not self.facts:
             return self
+        if self.facts_blob is not None:
+            return FileResult(self.outcome, self.findings, self.directives, {}, [], self.facts_blob)
         buffer = io.BytesIO()
         _FastPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(self.facts)
         return FileResult(self.outcome, self.findings, self.directives, {}, [], buffer.getvalue())
