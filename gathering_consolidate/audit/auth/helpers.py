@@ -7,8 +7,8 @@ import ast
 import itertools
 import re
 
+from ..astutil import is_test_path, words
 from ..base import FileContext
-from ..stubs.helpers import is_test_path, words
 
 __all__ = [
     "ENV_READERS",

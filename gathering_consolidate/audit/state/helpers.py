@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...model import Finding, Location, Severity, fingerprint
+from ..astutil import is_test_path, own_nodes
 from ..base import FileContext, ProjectCheck, ProjectContext
-from ..stubs.helpers import is_test_path, own_nodes
 
 FUNCTION_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 

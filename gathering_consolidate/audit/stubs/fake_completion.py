@@ -4,18 +4,9 @@ import ast
 from collections.abc import Iterator
 
 from ...model import Finding, Severity
+from ..astutil import FUNCTION_DEFS, is_test_path, own_nodes
 from ..base import FileContext, Invalid, Valid
-from .helpers import (
-    FUNCTION_DEFS,
-    StubCheck,
-    is_abstract,
-    is_sleep_call,
-    is_test_path,
-    markers,
-    own_nodes,
-    status_writes,
-    work_calls,
-)
+from .helpers import StubCheck, is_abstract, is_sleep_call, markers, status_writes, work_calls
 
 
 class FakeCompletion(StubCheck):

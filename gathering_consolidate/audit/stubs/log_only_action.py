@@ -4,9 +4,9 @@ import ast
 from collections.abc import Iterator
 
 from ...model import Finding, Severity
+from ..astutil import FUNCTION_DEFS, is_test_path, own_nodes, words
 from ..base import FileContext, Invalid, Valid
 from .helpers import (
-    FUNCTION_DEFS,
     StubCheck,
     body_without_docstring,
     is_abstract,
@@ -14,9 +14,6 @@ from .helpers import (
     is_inert_call,
     is_log_call,
     is_read_call,
-    is_test_path,
-    own_nodes,
-    words,
 )
 
 #: Verbs that promise an action with an effect beyond the process's log.

@@ -3,8 +3,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ...model import Finding, Severity
+from ..astutil import FUNCTION_DEFS, is_test_path
 from ..base import FileContext, Invalid, Valid
-from .helpers import FUNCTION_DEFS, StubCheck, is_test_path, is_unimplemented_body, route_of
+from .helpers import StubCheck, is_unimplemented_body, route_of
 
 
 class UnimplementedRoute(StubCheck):
