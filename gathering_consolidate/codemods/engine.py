@@ -11,6 +11,7 @@ Rules it enforces for every codemod:
 
 from __future__ import annotations
 
+import ast
 import difflib
 import hashlib
 import importlib
@@ -92,9 +93,19 @@ def load_project(target: Path, config: Config | None = None) -> tuple[CodemodPro
             failures.append(Failed(rel, reason))
             continue
         try:
-            files[rel] = decode(source.data)
+            text = decode(source.data)
         except (UnicodeDecodeError, LookupError):
             failures.append(Failed(rel, "not valid UTF-8"))
+            continue
+        try:
+            ast.parse(text, filename=rel)
+        except SyntaxError as exc:
+            failures.append(Failed(rel, f"syntax error: {exc.msg} (line {exc.lineno}); left as is"))
+            continue
+        except (ValueError, RecursionError) as exc:
+            failures.append(Failed(rel, f"cannot parse: {exc}; left as is"))
+            continue
+        files[rel] = text
     return CodemodProject(root=config.root, config=config, files=files), failures
 
 

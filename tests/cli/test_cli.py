@@ -161,3 +161,17 @@ def test_console_script_runs(tmp_path):
     proc = subprocess.run([str(exe), "audit", str(tree), "-q"], capture_output=True, text=True)
     assert proc.returncode == 1
     assert "DTZ001" in proc.stdout
+
+
+def test_migrate_reports_unparsable_files_and_leaves_them(tmp_path):
+    tree = _tree(tmp_path)
+    (tree / "app" / "broken.py").write_text("def broken(:\n")
+    (tree / "app" / "latin.py").write_bytes(b"x = '\xe9'\n")
+    result = runner.invoke(
+        app, ["migrate", "aware-datetimes", str(tree), "--unsafe-fixes", "--write"]
+    )
+    assert result.exit_code == 2
+    assert "failed app/broken.py: syntax error" in result.stderr
+    assert "failed app/latin.py: not valid UTF-8" in result.stderr
+    assert (tree / "app" / "broken.py").read_text() == "def broken(:\n"
+    assert "datetime.now(timezone.utc)" in (tree / "app" / "a.py").read_text()
