@@ -4,11 +4,10 @@ from ...index import ModuleFacts
 from ...model import Finding, Severity
 from ..base import Invalid, ProjectContext, Valid
 from .helpers import (
-    ASYNC_DB,
     ASYNC_TO_DEF,
     AsyncCheck,
     chain_text,
-    make_finding,
+    hit_finding,
     route_label,
 )
 from .strategies import strategy
@@ -212,25 +211,6 @@ class BlockingCallInAsync(AsyncCheck):
             )
             if hit.suggestion:
                 message += f"; use {hit.suggestion}"
-            fix = {"B": ASYNC_TO_DEF, "both": ASYNC_TO_DEF, "A": ASYNC_DB}.get(chosen)
-            yield make_finding(
-                self,
-                analysis,
-                project,
-                hit.function,
-                hit.call.line,
-                hit.call.col,
-                hit.call.end_line,
-                hit.call.end_col,
-                message,
-                f"{hit.call.text} {' '.join(hit.chain[1:])}",
-                {
-                    "chain": list(hit.chain),
-                    "route": route,
-                    "root": hit.root,
-                    "strategy": chosen,
-                    "strategy_reason": why,
-                    "suggestion": hit.suggestion,
-                },
-                fix=fix,
+            yield hit_finding(
+                self, analysis, project, hit, message, route, chosen, why, suggestion=hit.suggestion
             )

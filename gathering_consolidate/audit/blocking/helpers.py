@@ -401,6 +401,47 @@ def make_finding(
     )
 
 
+#: The fix a chain finding names, by the strategy that is safe for its function.
+STRATEGY_FIX = {"B": ASYNC_TO_DEF, "both": ASYNC_TO_DEF, "A": ASYNC_DB}
+
+
+def hit_finding(
+    check: Check,
+    analysis: Analysis,
+    project: ProjectContext,
+    hit: Any,
+    message: str,
+    route: str | None,
+    chosen: str,
+    why: str,
+    **evidence: Any,
+) -> Finding:
+    """A finding at the call that starts a blocking chain (ASY001, ASY005), the chain, the root
+    and the safe strategy as evidence."""
+    call = hit.call
+    return make_finding(
+        check,
+        analysis,
+        project,
+        hit.function,
+        call.line,
+        call.col,
+        call.end_line,
+        call.end_col,
+        message,
+        f"{call.text} {' '.join(hit.chain[1:])}",
+        {
+            "chain": list(hit.chain),
+            "route": route,
+            "root": hit.root,
+            "strategy": chosen,
+            "strategy_reason": why,
+            **evidence,
+        },
+        fix=STRATEGY_FIX.get(chosen),
+    )
+
+
 def _short(qualname: str) -> str:
     """`gathering.api.dependencies.DatabaseService.execute` -> `DatabaseService.execute`."""
     parts = qualname.split(".")

@@ -4,11 +4,10 @@ from ...index import ModuleFacts
 from ...model import Finding, Severity
 from ..base import Invalid, ProjectContext, Valid
 from .helpers import (
-    ASYNC_DB,
     ASYNC_TO_DEF,
     AsyncCheck,
     chain_text,
-    make_finding,
+    hit_finding,
     route_label,
 )
 from .strategies import strategy
@@ -145,24 +144,4 @@ class LazyBlockingLoad(AsyncCheck):
                 f" reaches `{hit.root}` ({chain_text(hit.chain)}); load it at startup or"
                 " make the load async"
             )
-            fix = {"B": ASYNC_TO_DEF, "both": ASYNC_TO_DEF, "A": ASYNC_DB}.get(chosen)
-            yield make_finding(
-                self,
-                analysis,
-                project,
-                hit.function,
-                hit.call.line,
-                hit.call.col,
-                hit.call.end_line,
-                hit.call.end_col,
-                message,
-                f"{hit.call.text} {' '.join(hit.chain[1:])}",
-                {
-                    "chain": list(hit.chain),
-                    "route": route,
-                    "root": hit.root,
-                    "strategy": chosen,
-                    "strategy_reason": why,
-                },
-                fix=fix,
-            )
+            yield hit_finding(self, analysis, project, hit, message, route, chosen, why)
