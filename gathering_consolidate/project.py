@@ -234,11 +234,22 @@ class _FastPickler(pickle.Pickler):
         return _reduce_slotted_dataclass(obj)
 
 
+_BUILDERS: dict[type, Callable[..., object]] = {}
+
+
 def _rebuild(cls: type, names: tuple[str, ...], values: tuple[Any, ...]) -> object:
-    obj = object.__new__(cls)
-    for name, value in zip(names, values, strict=True):
-        object.__setattr__(obj, name, value)
-    return obj
+    """Unpickle one object: a per-class function with the field assignments unrolled (generated
+    once per class), about twice as fast as a loop over the fields."""
+    build = _BUILDERS.get(cls)
+    if build is None:
+        if not all(name.isidentifier() for name in names):
+            raise pickle.UnpicklingError(f"bad field names for {cls!r}")
+        params = ", ".join(f"a{i}" for i in range(len(names)))
+        body = "".join(f"    _set(o, {name!r}, a{i})\n" for i, name in enumerate(names))
+        namespace = {"_new": object.__new__, "_set": object.__setattr__, "cls": cls}
+        exec(f"def build({params}):\n    o = _new(cls)\n{body}    return o\n", namespace)
+        build = _BUILDERS[cls] = namespace["build"]
+    return build(*values)
 
 
 class _Cache:
