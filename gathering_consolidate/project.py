@@ -169,12 +169,12 @@ def analyse(source: SourceFile, plan: _Plan) -> FileResult:
         try:
             check = check_cls(config.options_for(check_cls.id))
             result.findings.extend(check.check(ctx))
-        except Exception:
+        except Exception:  # consolidate: ignore[EXC001] a check's crash becomes an internal error with its traceback (exit 2)
             result.errors.append(_internal_error(check_cls.id, relpath))
     for key, check_cls in plan.collectors.items():
         try:
             result.facts[key] = check_cls.collect(ctx)
-        except Exception:
+        except Exception:  # consolidate: ignore[EXC001] a check's crash becomes an internal error with its traceback (exit 2)
             result.errors.append(_internal_error(check_cls.id, relpath))
     return result
 
@@ -213,6 +213,7 @@ def _run_parallel(
 # Slotted dataclasses unpickle through `dataclasses._dataclass_setstate`, which calls `fields()` for
 # every object: on a 60,000-line tree that is most of a warm run. Pickle them as
 # (class, field names, values) instead; the names tuple is shared through pickle's memo.
+# consolidate: ignore[MEM001] keyed by class: bounded by the classes that exist
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 _CACHE_FORMAT = 3
 
@@ -234,6 +235,7 @@ class _FastPickler(pickle.Pickler):
         return _reduce_slotted_dataclass(obj)
 
 
+# consolidate: ignore[MEM001] keyed by class: bounded by the classes that exist
 _BUILDERS: dict[type, Callable[..., object]] = {}
 
 
@@ -384,7 +386,7 @@ def audit_sources(
         try:
             check = check_cls(config.options_for(check_cls.id))
             extra = check.cache_inputs(project)
-        except Exception:
+        except Exception:  # consolidate: ignore[EXC001] a check's crash becomes an internal error with its traceback (exit 2)
             errors.append(_internal_error(check_cls.id, "<project>"))
             continue
         state = hashlib.sha256((tree_state + extra).encode()).hexdigest()
@@ -395,7 +397,7 @@ def audit_sources(
             facts = {p: f[key] for p, r in results.items() if key in (f := r.all_facts())}
             try:
                 produced = list(check.finish(facts, project))
-            except Exception:
+            except Exception:  # consolidate: ignore[EXC001] a check's crash becomes an internal error with its traceback (exit 2)
                 errors.append(_internal_error(check_cls.id, "<project>"))
                 continue
             store.project[check_cls.id] = (state, produced)
