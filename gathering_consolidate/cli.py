@@ -137,7 +137,9 @@ def _emit(result, output_format: Format, output: Path | None, quiet: bool) -> No
     from .report import console as console_report
 
     if output is None:
-        console_report.render(result, Console(highlight=False), quiet=quiet)
+        # Piped (CI logs, pre-commit): rich would assume 80 columns and cut table cells.
+        width = None if sys.stdout.isatty() else 120
+        console_report.render(result, Console(highlight=False, width=width), quiet=quiet)
     else:
         with output.open("w", encoding="utf-8") as fh:
             console_report.render(
