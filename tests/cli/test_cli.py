@@ -29,7 +29,9 @@ def test_version():
     assert result.stdout.strip() == f"gathering-consolidate {__version__}"
 
 
-@pytest.mark.parametrize("command", [[], ["audit"], ["rules"], ["migrate"]])
+@pytest.mark.parametrize(
+    "command", [[], ["audit"], ["rules"], ["migrate"], ["sql"], ["sql", "approve"]]
+)
 def test_help_on_every_command(command):
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0
