@@ -6,7 +6,15 @@ from collections.abc import Iterator
 from ...model import Finding, Severity
 from ..astutil import FUNCTION_DEFS, is_test_path, own_nodes
 from ..base import FileContext, Invalid, Valid
-from .helpers import StubCheck, is_abstract, is_sleep_call, markers, status_writes, work_calls
+from .helpers import (
+    StubCheck,
+    is_abstract,
+    is_sleep_call,
+    markers,
+    promises_action,
+    status_writes,
+    work_calls,
+)
 
 
 class FakeCompletion(StubCheck):
@@ -32,7 +40,8 @@ class FakeCompletion(StubCheck):
 
     Not reported: a `TODO` about something else in a function that does its work ("TODO: add
     retries" after the real call), `return True` from a predicate (`is_*`, `has_*`, `compare_*`,
-    `matches_*`, ...: it answers a question, it claims no work), abstract methods, test code
+    `matches_*`, ...: it answers a question, it claims no work) or from a function that does work
+    and is not named for an action (`_check_close`, `set_ok_domain`), abstract methods, test code
     (fakes are on purpose there), markers of nested functions, and tool comments (`# noqa`,
     `# consolidate: ...`).
     Evidence: `marker`, `status`, and `route`, the nearest route whose handler reaches the
@@ -46,6 +55,14 @@ class FakeCompletion(StubCheck):
     id, name = "STB001", "fake-completion"
     severity = Severity.HIGH
     VALID = [
+        Valid("""
+            def set_ok_domain(self, cookie, request):
+                # XXX should be compared with other implementations, a losing battle.
+                domain = cookie.domain
+                if self.is_blocked(domain):
+                    return False
+                return True
+        """),
         Valid("""
             def finish_run(db, run_id, result):
                 db.save_result(run_id, result)
@@ -183,8 +200,14 @@ class FakeCompletion(StubCheck):
             writes = status_writes(ctx, func)
             if not writes or is_abstract(ctx, func):
                 continue
-            found = markers(ctx, func)
             idle = not work_calls(ctx, func)
+            if not idle and not promises_action(func.name):
+                # A function that does work and is not named for an action (`_check_close`,
+                # `set_ok_domain`) answers a question with `return True`; it claims no outcome.
+                writes = [w for w in writes if w.how != "return True"]
+                if not writes:
+                    continue
+            found = markers(ctx, func)
             decisive = [m for m in found if m.strong or m.missing_work] or (found if idle else [])
             if decisive:
                 marker = decisive[0].text

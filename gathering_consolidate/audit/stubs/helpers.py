@@ -472,6 +472,88 @@ _MARKING_CALL = re.compile(
 )
 
 
+#: Verbs that promise an action with an effect beyond the process's log.
+ACTION_VERBS = frozenset(
+    {
+        "run",
+        "rerun",
+        "execute",
+        "exec",
+        "send",
+        "resend",
+        "trigger",
+        "dispatch",
+        "deliver",
+        "start",
+        "restart",
+        "stop",
+        "cancel",
+        "retry",
+        "resume",
+        "pause",
+        "sync",
+        "deploy",
+        "process",
+        "invoke",
+        "launch",
+        "kill",
+        "terminate",
+        "spawn",
+        "enqueue",
+        "submit",
+        "notify",
+        "email",
+        "export",
+        "import",
+        "backup",
+        "restore",
+        "migrate",
+        "apply",
+        "approve",
+        "reject",
+        "archive",
+        "purge",
+        "refund",
+        "charge",
+        "provision",
+        "revoke",
+        "reset",
+        "rotate",
+    }
+)
+#: A first word that makes the name a query, a hook or a helper, not an action.
+_NOT_ACTIONS = frozenset(
+    {
+        "get",
+        "list",
+        "is",
+        "has",
+        "can",
+        "should",
+        "on",
+        "log",
+        "emit",
+        "build",
+        "make",
+        "format",
+        "render",
+        "validate",
+        "check",
+        "parse",
+        "to",
+        "from",
+        "describe",
+        "show",
+        "count",
+    }
+)
+
+
+def promises_action(name: str) -> bool:
+    parts = words(name)
+    return bool(parts) and parts[0] not in _NOT_ACTIONS and any(p in ACTION_VERBS for p in parts)
+
+
 # `return True` from these answers a question; it does not claim that work succeeded.
 _PREDICATES = frozenset(
     {

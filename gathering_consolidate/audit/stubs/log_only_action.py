@@ -4,7 +4,7 @@ import ast
 from collections.abc import Iterator
 
 from ...model import Finding, Severity
-from ..astutil import FUNCTION_DEFS, is_test_path, own_nodes, words
+from ..astutil import FUNCTION_DEFS, is_test_path, own_nodes
 from ..base import FileContext, Invalid, Valid
 from .helpers import (
     StubCheck,
@@ -14,90 +14,11 @@ from .helpers import (
     is_inert_call,
     is_log_call,
     is_read_call,
+    promises_action,
 )
 
-#: Verbs that promise an action with an effect beyond the process's log.
-ACTION_VERBS = frozenset(
-    {
-        "run",
-        "rerun",
-        "execute",
-        "exec",
-        "send",
-        "resend",
-        "trigger",
-        "dispatch",
-        "deliver",
-        "start",
-        "restart",
-        "stop",
-        "cancel",
-        "retry",
-        "resume",
-        "pause",
-        "sync",
-        "deploy",
-        "process",
-        "invoke",
-        "launch",
-        "kill",
-        "terminate",
-        "spawn",
-        "enqueue",
-        "submit",
-        "notify",
-        "email",
-        "export",
-        "import",
-        "backup",
-        "restore",
-        "migrate",
-        "apply",
-        "approve",
-        "reject",
-        "archive",
-        "purge",
-        "refund",
-        "charge",
-        "provision",
-        "revoke",
-        "reset",
-        "rotate",
-    }
-)
-#: A first word that makes the name a query, a hook or a helper, not an action.
-_NOT_ACTIONS = frozenset(
-    {
-        "get",
-        "list",
-        "is",
-        "has",
-        "can",
-        "should",
-        "on",
-        "log",
-        "emit",
-        "build",
-        "make",
-        "format",
-        "render",
-        "validate",
-        "check",
-        "parse",
-        "to",
-        "from",
-        "describe",
-        "show",
-        "count",
-    }
-)
 #: Class names of deliberate no-op objects and interfaces.
 _NULL_OBJECT_PREFIXES = ("Base", "Abstract", "Null", "Noop", "NoOp", "Dummy", "Fake", "Mock")
-
-
-def promises_action(name: str) -> bool:
-    parts = words(name)
-    return bool(parts) and parts[0] not in _NOT_ACTIONS and any(p in ACTION_VERBS for p in parts)
 
 
 class LogOnlyAction(StubCheck):

@@ -9,7 +9,7 @@ import pytest
 from gathering_consolidate import audit
 from gathering_consolidate.audit.astutil import words
 from gathering_consolidate.audit.stubs import stub_symbols
-from gathering_consolidate.audit.stubs.log_only_action import promises_action
+from gathering_consolidate.audit.stubs.helpers import promises_action
 from tests.audit._support import audit_files, found
 from tests.conftest import FIXTURE_APP
 
