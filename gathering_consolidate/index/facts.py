@@ -513,7 +513,9 @@ class _Collector:
     ) -> None:
         prefix = scope.qualname if scope is not None else (cls or self.module)
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            self.function(stmt, prefix, cls, scope)
+            nested_loads = self.function(stmt, prefix, cls, scope)
+            if state is not None:
+                state.loads |= nested_loads  # a closure reading a local uses it
             if scope is not None:
                 scope.env[stmt.name] = ("name", f"{prefix}.{stmt.name}")
             return
@@ -734,7 +736,13 @@ class _Collector:
             self.expr(node.value, scope, state, "await")
             return
         if kind is ast.Lambda:
-            return  # runs later, if at all
+            if state is not None:  # runs later, if at all; the names it reads are used
+                state.loads.update(
+                    n.id
+                    for n in ast.walk(node)
+                    if isinstance(n, ast.Name)  # type: ignore[arg-type]
+                )
+            return
         if kind is ast.Yield or kind is ast.YieldFrom:
             assert isinstance(node, (ast.Yield, ast.YieldFrom))
             if state is not None:
@@ -834,7 +842,8 @@ class _Collector:
         prefix: str,
         cls: str | None,
         outer_scope: _Scope | None,
-    ) -> None:
+    ) -> set[str]:
+        """Collect one function (and its nested ones); returns the names its body reads."""
         qualname = f"{prefix}.{node.name}"
         decorators: list[str] = []
         routes: list[RouteDecorator] = []
@@ -914,6 +923,7 @@ class _Collector:
                 decorators=tuple(decorators),
             )
         )
+        return state.loads
 
     def depends(self, default: ast.expr | None, annotation: ast.expr | None) -> Value:
         """The provider of `Depends(provider)` (also inside `Annotated[T, Depends(p)]`)."""

@@ -18,12 +18,29 @@ class UnawaitedCoroutine(AsyncCheck):
 
     Not reported: coroutines that are awaited, returned, or passed on to another call
     (`asyncio.create_task(...)`, `asyncio.gather(...)`, `background_tasks.add_task(...)`), and
-    those assigned to a name that is used afterwards.
+    those assigned to a name that is used afterwards (also by a nested function or lambda, which
+    may await it later).
     """
 
     id, name = "ASY004", "unawaited-coroutine"
     severity = Severity.HIGH
     VALID = [
+        Valid(
+            """
+            import asyncio
+
+            async def sleeper(delay):
+                await asyncio.sleep(delay)
+
+            async def main():
+                first = sleeper(0.1)
+
+                async def runner():
+                    await first
+
+                await runner()
+            """
+        ),
         Valid(
             """
             import asyncio
