@@ -357,6 +357,15 @@ def main() -> None:
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted")
         sys.exit(130)
+    # consolidate: ignore[EXC001] last resort: a bug exits 2 with its traceback
+    except Exception as exc:
+        import traceback
+
+        traceback.print_exc()
+        Console(stderr=True, highlight=False).print(
+            f"[bold red]internal error:[/] {exc!r}: a bug in gathering-consolidate, please report it"
+        )
+        sys.exit(EXIT_ERROR)
 
 
 if __name__ == "__main__":

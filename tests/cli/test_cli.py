@@ -177,3 +177,16 @@ def test_migrate_reports_unparsable_files_and_leaves_them(tmp_path):
     assert "failed app/latin.py: not valid UTF-8" in result.stderr
     assert (tree / "app" / "broken.py").read_text() == "def broken(:\n"
     assert "datetime.now(timezone.utc)" in (tree / "app" / "a.py").read_text()
+
+
+def test_an_unexpected_error_exits_two(monkeypatch, capsys):
+    from gathering_consolidate import cli
+
+    def boom() -> None:
+        raise RuntimeError("worker pool broke")
+
+    monkeypatch.setattr(cli, "app", boom)
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    assert info.value.code == 2
+    assert "internal error" in capsys.readouterr().err
