@@ -18,7 +18,7 @@ as `self.x = ...` in any method, including base classes), annotations and return
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -137,19 +137,27 @@ class Index:
         self.routes: dict[str, list[Route]] = self._find_routes()
 
     # -- name resolution ---------------------------------------------------------------------
-    def resolve_name(self, dotted: str) -> Entity:
-        if dotted in self._names:
-            return self._names[dotted]
-        key = ("resolve", dotted)
-        if key in self._active:
+    def _guarded(
+        self, memo: dict[Any, Entity], key: Any, active: Any, compute: Callable[[], Entity]
+    ) -> Entity:
+        """`memo[key]`, computed once; a cycle back into the same computation (`active` is in
+        progress) answers None instead of recursing."""
+        if key in memo:
+            return memo[key]
+        if active in self._active:
             return None
-        self._active.add(key)
+        self._active.add(active)
         try:
-            result = self._resolve_name(dotted)
+            result = compute()
         finally:
-            self._active.discard(key)
-        self._names[dotted] = result
+            self._active.discard(active)
+        memo[key] = result
         return result
+
+    def resolve_name(self, dotted: str) -> Entity:
+        return self._guarded(
+            self._names, dotted, ("resolve", dotted), lambda: self._resolve_name(dotted)
+        )
 
     def _resolve_name(self, dotted: str) -> Entity:
         if dotted in self.functions:
@@ -218,17 +226,7 @@ class Index:
     def evaluate(self, value: Value) -> Entity:
         if value is None:
             return None
-        if value in self._values:
-            return self._values[value]
-        if value in self._active:
-            return None
-        self._active.add(value)
-        try:
-            result = self._evaluate(value)
-        finally:
-            self._active.discard(value)
-        self._values[value] = result
-        return result
+        return self._guarded(self._values, value, value, lambda: self._evaluate(value))
 
     def _evaluate(self, value: tuple[Any, ...]) -> Entity:
         kind = value[0]
@@ -317,19 +315,13 @@ class Index:
         if kind == "class":
             return ("inst", dotted)
         if kind == "func":
-            if dotted in self._results:
-                return self._results[dotted]
-            key = ("result", dotted)
-            if key in self._active:
-                return None
-            self._active.add(key)
-            try:
-                function = self.functions[dotted]
-                result = self.evaluate(function.returns) or self._first(function.return_values)
-            finally:
-                self._active.discard(key)
-            self._results[dotted] = result
-            return result
+            function = self.functions[dotted]
+            return self._guarded(
+                self._results,
+                dotted,
+                ("result", dotted),
+                lambda: self.evaluate(function.returns) or self._first(function.return_values),
+            )
         if kind == "ext":
             if dotted in self.returns:
                 return ("extinst", self.returns[dotted])
