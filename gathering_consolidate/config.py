@@ -25,10 +25,13 @@ ignore = ["DTZ"]
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import fnmatch
 import functools
 import hashlib
 import json
+import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -142,6 +145,55 @@ def path_matches(path: str, patterns: Iterable[str]) -> bool:
     return _any_glob(tuple(patterns)).match(path) is not None
 
 
+# -- call-name patterns of the catalogues (rules/blocking.toml, rules/exceptions.toml) -------------
+# Public so that layers which may not import audit/ (libsource.py) match exactly as the ASY and EXC
+# families do: blocking patterns are fnmatch globs, first match wins; exception patterns use `*`
+# only, an exact name wins, else the longest pattern.
+@functools.lru_cache(maxsize=64)
+def _call_regex(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?P<p{i}>{fnmatch.translate(p)})" for i, p in enumerate(patterns)))
+
+
+def match_call_pattern(name: str, patterns: tuple[str, ...]) -> int | None:
+    """The index of the first blocking-style pattern (`*`, `?`, `[abc]`) that the qualified call
+    name matches, or None."""
+    regex = _call_regex(patterns)
+    hit = regex.match(name) if regex is not None else None
+    if hit is None or hit.lastgroup is None:
+        return None
+    return int(hit.lastgroup[1:])
+
+
+@functools.lru_cache(maxsize=16)
+def _types_table(
+    calls: tuple[tuple[str, tuple[str, ...]], ...],
+) -> tuple[dict[str, tuple[str, ...]], tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]]:
+    exact = {p: t for p, t in calls if "*" not in p}
+    starred = sorted(
+        ((p, t) for p, t in calls if "*" in p), key=lambda item: -len(item[0].replace("*", ""))
+    )
+    patterns = tuple(
+        (re.compile(".*".join(re.escape(s) for s in p.split("*")) + r"\Z"), t) for p, t in starred
+    )
+    return exact, patterns
+
+
+def types_for_call(
+    name: str, calls: tuple[tuple[str, tuple[str, ...]], ...]
+) -> tuple[str, ...] | None:
+    """What `rules/exceptions.toml`-style `calls` (pattern -> types, later entries win) say a call
+    raises: the exact name, else the longest matching `*` pattern; None when no entry maps it."""
+    exact, patterns = _types_table(calls)
+    if name in exact:
+        return exact[name]
+    for regex, types in patterns:
+        if regex.match(name):
+            return types
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Override:
     path: str
@@ -165,6 +217,9 @@ class Config:
     overrides: tuple[Override, ...] = ()
     baseline: str | None = None
     source: Path | None = None
+    #: The target's environment (`--python PATH`: an interpreter or a virtual environment), read
+    #: from disk by `libsource.py`, never run. Defaults to `$VIRTUAL_ENV` when set.
+    python: str | None = None
 
     @property
     def excludes(self) -> tuple[str, ...]:
@@ -208,6 +263,8 @@ class Config:
             "checks": self.check_options,
             "overrides": [(o.path, o.select, o.ignore) for o in self.overrides],
         }
+        if self.python:  # library-source facts depend on the environment read
+            data["python"] = self.python
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -239,12 +296,14 @@ def load_config(
     ignore: Iterable[str] = (),
     known_rules: Iterable[str] | None = None,
     known_options: Mapping[str, Mapping[str, Any]] | None = None,
+    python: str | os.PathLike[str] | None = None,
 ) -> Config:
     """Resolve the configuration for a target path.
 
     The project root is the directory of the nearest pyproject.toml (or `path` itself when there
     is none). `select`/`ignore` from the command line replace/extend the file's. `known_rules` and
     `known_options` (rule or family -> option -> default) validate ids and option tables.
+    `python` (`--python`) names the target's interpreter or environment; default `$VIRTUAL_ENV`.
     """
     path = path.resolve()
     pyproject = find_pyproject(path)
@@ -262,7 +321,12 @@ def load_config(
         if not isinstance(table, dict):
             raise ConfigError(f"{pyproject}: [tool.{TOOL_KEY}] must be a table")
     where = f"{pyproject}: [tool.{TOOL_KEY}]" if pyproject else "configuration"
-    return _parse(table, root, pyproject, where, select, tuple(ignore), known_rules, known_options)
+    config = _parse(
+        table, root, pyproject, where, select, tuple(ignore), known_rules, known_options
+    )
+    if python is None:
+        python = os.environ.get("VIRTUAL_ENV") or None
+    return dataclasses.replace(config, python=os.fspath(python)) if python else config
 
 
 def _parse(
