@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -9,8 +10,12 @@ from typer.testing import CliRunner
 from gathering_consolidate.audit.base import dedent
 from gathering_consolidate.cli import app
 from gathering_consolidate.codemods._exceptions_helpers import add_import_text
+from gathering_consolidate.codemods.base import CodemodProject, Refused
+from gathering_consolidate.codemods.engine import run_codemod
 from gathering_consolidate.codemods.narrow_except import NarrowExcept
+from gathering_consolidate.config import load_config
 from tests.codemods._exc_support import changed, plan, refusals
+from tests.conftest import REPO
 
 runner = CliRunner()
 
@@ -191,20 +196,27 @@ def test_shadowed_builtin_is_spelled_through_builtins():
 
 def test_name_clash_is_refused():
     files = {
-        "app/db/engine.py": "import psycopg\n",
+        "app/db/engine.py": """
+            import psycopg
+
+            def fetch(key):
+                with psycopg.connect("") as conn:
+                    return conn.execute("SELECT v FROM kv WHERE k = %s", (key,)).fetchone()
+        """,
         "app/db/cache.py": """
             from app.compat import psycopg
+            from app.db.engine import fetch
 
-            def get(store, key):
+            def get(key):
                 try:
-                    return store.get(key)
+                    return fetch(key)
                 except Exception:
                     return None
         """,
     }
     result = plan(NarrowExcept, files)
     assert not result.changes
-    assert refusals(result) == [(6, "`psycopg` is bound to something else in this module")]
+    assert refusals(result) == [(7, "`psycopg` is bound to something else in this module")]
 
 
 def test_reraise_option_variants():
@@ -287,7 +299,7 @@ def test_too_many_types_is_refused():
     assert plan(NarrowExcept, {"app/auth/x.py": code}, **{"max-types": 4}).changes
 
 
-def test_unknown_calls_become_a_note():
+def test_unknown_calls_are_refused_with_the_call_named():
     code = """
         import json
 
@@ -299,11 +311,60 @@ def test_unknown_calls_become_a_note():
                 return None
     """
     result = plan(NarrowExcept, {"app/auth/x.py": code})
-    (note,) = changed(result, "app/auth/x.py").warnings
-    assert "hook.before() raises now propagates" in note
+    assert not result.changes
+    (refused,) = [o for o in result.outcomes if isinstance(o, Refused)]
+    assert refused.line == 7
+    assert refused.reason.startswith("unknown: ")
+    assert "hook.before() at app/auth/x.py:5" in refused.reason
+
+
+def test_an_unmapped_library_call_is_refused_with_the_config_entry_that_resolves_it():
+    code = """
+        import json
+
+        import dbwrapper
+
+        def load(key):
+            try:
+                return json.loads(dbwrapper.fetch_one("SELECT data FROM t WHERE k = %s", key))
+            except Exception:
+                return None
+    """
+    result = plan(NarrowExcept, {"app/auth/x.py": code})
+    assert not result.changes
+    (refused,) = [o for o in result.outcomes if isinstance(o, Refused)]
+    assert '"dbwrapper.fetch_one" = [...]' in refused.reason
+    assert "[tool.gathering-consolidate.checks.EXC.calls]" in refused.reason
+    config = load_config(REPO / "tests")
+    config = dataclasses.replace(
+        config, check_options={"EXC": {"calls": {"dbwrapper.*": ["dbwrapper.Error"]}}}
+    )
+    project = CodemodProject(Path("/nonexistent"), config, {"app/auth/x.py": dedent(code)})
+    mapped = run_codemod(NarrowExcept({}), project)
+    assert "except (ValueError, dbwrapper.Error):" in changed(mapped, "app/auth/x.py").after
 
 
 def test_module_rule_narrowing_is_noted():
+    files = {
+        "app/db/engine.py": "import psycopg\n",
+        "app/db/cache.py": """
+            import logging
+
+            def get(key):
+                try:
+                    logging.info("get %s", key)
+                except Exception:
+                    return None
+        """,
+    }
+    result = plan(NarrowExcept, files)
+    change = changed(result, "app/db/cache.py")
+    assert "except psycopg.Error:" in change.after
+    assert "import psycopg\n" in change.after
+    assert "module rule" in change.warnings[0]
+
+
+def test_module_rule_never_narrows_an_unknown_call():
     files = {
         "app/db/engine.py": "import psycopg\n",
         "app/db/cache.py": """
@@ -315,10 +376,10 @@ def test_module_rule_narrowing_is_noted():
         """,
     }
     result = plan(NarrowExcept, files)
-    change = changed(result, "app/db/cache.py")
-    assert "except psycopg.Error:" in change.after
-    assert "import psycopg\n" in change.after
-    assert "module rule" in change.warnings[0]
+    assert not result.changes
+    (refused,) = [o for o in result.outcomes if isinstance(o, Refused)]
+    assert "store.get() at app/db/cache.py:3" in refused.reason
+    assert refused.reason.endswith("the module rule for this path suggests psycopg.Error")
 
 
 def test_tier_option():
@@ -401,8 +462,9 @@ def test_cli_diff_write_and_second_run(tmp_path):
     root = _project(tmp_path)
     target = root / "app" / "auth" / "tokens.py"
     before = target.read_text()
-    refused = runner.invoke(app, ["migrate", str(root), "--codemod", "narrow-except"])
+    refused = runner.invoke(app, ["migrate", str(root), "--codemod", "narrow-except", "--write"])
     assert refused.exit_code == 2 and "--unsafe-fixes" in refused.output
+    assert target.read_text() == before
     dry = runner.invoke(
         app, ["migrate", str(root), "--codemod", "narrow-except", "--tier", "1", "--unsafe-fixes"]
     )

@@ -87,10 +87,11 @@ def test_narrow_except_tier1_then_lint_guard(tmp_path, fresh_database):
     )
     assert written.returncode == 0, written.stderr
     changed = {p for p, d in digests(app).items() if before.get(p) != d}
+    # routers/auth.py's logout handler reaches `datetime.utcfromtimestamp` (OSError,
+    # OverflowError, ValueError) and `float()` (TypeError too): four types, refused.
     assert changed == {
         "gathering/api/auth.py",
         "gathering/api/dependencies.py",
-        "gathering/api/routers/auth.py",
         "gathering/db/apply_schema.py",
     }
     for path in changed:

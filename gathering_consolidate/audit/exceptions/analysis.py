@@ -9,7 +9,7 @@ from typing import Any
 
 from ...model import Finding, Location, fingerprint
 from ..base import Check, Option, ProjectContext
-from . import helpers
+from . import flow, helpers
 from .flow import ExceptionMap, FileFacts, HandlerAnalysis, World, default_map
 
 #: Options shared by EXC001 and EXC002 (set them once in `[tool.gathering-consolidate.checks.EXC]`).
@@ -19,6 +19,11 @@ OPTIONS = {
         "Extra call patterns -> exception types, on top of rules/exceptions.toml"
         ' (`{"app.llm.*" = ["app.llm.LLMError"]}`); an entry replaces the default for the same'
         " pattern.",
+    ),
+    "step-budget": Option(
+        flow.STEP_BUDGET,
+        "Resolution steps the cross-file analysis may spend; past it every handler left is"
+        " reported as unknown (never as raising nothing) and EXC003 says so.",
     ),
     "modules": Option(
         [],
@@ -42,14 +47,18 @@ def analyse(
 ) -> list[HandlerAnalysis]:
     """Every broad handler of the project with its analysis, computed once per audit (EXC001
     and EXC002 share it through the project memo)."""
+    budget = int(options.get("step-budget") or flow.STEP_BUDGET)
     key = "exc.analysis:" + json.dumps(
-        [options.get("calls") or {}, options.get("modules") or []], sort_keys=True, default=str
+        [options.get("calls") or {}, options.get("modules") or [], budget],
+        sort_keys=True,
+        default=str,
     )
 
     def compute() -> list[HandlerAnalysis]:
         calls, modules = options.get("calls") or {}, options.get("modules") or []
         mapping = ExceptionMap.build(calls, modules) if calls or modules else default_map()
         world = World(facts, mapping)
+        world.budget = budget
         found = []
         for path in sorted(facts):
             for handler in facts[path].handlers:

@@ -27,6 +27,12 @@ class BroadExceptSwallowed(ProjectCheck):
     `narrow-except` would catch instead, or `narrow_reason` why it cannot tell) and `dispatch`
     (an event-bus dispatch site, fixed by `isolate-handlers` instead).
 
+    Unknown is an answer: a call the tool cannot resolve (a method on an untyped value, a
+    library call that no mapping covers, deep in a callee too) is listed in `unresolved_calls`
+    with the `calls` entry that would map it, and `narrow_to` stays empty: the handler is never
+    narrowed to the errors of the calls the tool did resolve. A module rule is then only a
+    hint in `narrow_reason`.
+
     Not reported: handlers that re-raise (EXC002, lower severity); `Exception` bound to something
     else by an import; intentional isolation sites, that is handlers inside a function named
     `safe_handler` (the wrapper `isolate-handlers` writes into the target) that log the traceback.
@@ -230,7 +236,8 @@ class BroadExceptSwallowed(ProjectCheck):
             """,
             path="app/db/cache.py",
             tier=1,
-            evidence={"narrow_to": ["psycopg.Error"], "narrow_source": "module"},
+            # `repo.get` is unknown: the db/ module rule is a hint, never a narrowing.
+            evidence={"narrow_to": None, "narrow_source": None},
         ),
     ]
 

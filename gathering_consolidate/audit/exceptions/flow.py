@@ -342,6 +342,7 @@ class _Collector:
         self.bindings: dict[str, str] = {}  # module-level name -> qualified name
         self.variables: dict[str, tuple[Ref, _Scope]] = {}
         self.handlers: list[tuple[ast.ExceptHandler, ast.AST, _Scope, int, int]] = []
+        self.keys: dict[int, str] = {}
 
     def qualify(self, expr: ast.AST) -> str | None:
         """`FileContext.qualified_name`, with the imports seen so far."""
@@ -753,8 +754,19 @@ class _Collector:
         self.scopes.append(module_scope)
         self.block(tree.body, module_scope, ())
         functions: dict[str, FunctionFacts] = {}
-        for scope in self.scopes:
-            key = module_scope_key(self.module) if scope is module_scope else scope.qualname
+        # A name defined twice (a redefinition, `@x.setter`, `if ...: def f` / `else: def f`)
+        # binds the last definition, as Python does; the earlier ones keep facts of their own
+        # under `name#n` so their handlers still find their try statements.
+        last = {scope.qualname: scope for scope in self.scopes}
+        self.keys = {}
+        for number, scope in enumerate(self.scopes):
+            if scope is module_scope:
+                key = module_scope_key(self.module)
+            elif last[scope.qualname] is scope:
+                key = scope.qualname
+            else:
+                key = f"{scope.qualname}#{number}"
+            self.keys[id(scope)] = key
             sites = tuple(
                 Site(item[0], self.final(item[1], scope), *item[2:]) for item in scope.sites
             )
@@ -826,7 +838,7 @@ class _Collector:
             end_line=header_end[0],
             end_column=header_end[1],
             symbol=ctx.symbol_for(handler),
-            scope=module_scope_key(self.module) if scope.kind == "module" else scope.qualname,
+            scope=self.keys[id(scope)],
             try_index=try_index,
             handler_index=position,
             catches=" ".join(catches.split()),
@@ -972,12 +984,23 @@ class HandlerAnalysis:
     narrow_to: list[str] | None
     narrow_source: str | None
     narrow_reason: str | None
+    incomplete: bool = False  # the step budget ran out: everything unresolved is unknown
 
 
 _BROAD_TYPES = frozenset({"Exception", "BaseException"})
 #: Raised deep in a callee, these mean a bug or an abstract method, not an error to handle.
 _PROGRAMMING_ERRORS = frozenset({"AssertionError", "NotImplementedError"})
 _MAX_DEPTH = 12
+#: Resolution steps one audit may spend on the analysis. Past it, what is left is unknown (an
+#: `AnalysisIncomplete`), so the audit always ends; real projects need a few hundred thousand.
+STEP_BUDGET = 3_000_000
+_MISSING = object()
+#: Unresolved calls kept per function and per handler (evidence, not an exhaustive list).
+_MAX_UNKNOWN = 8
+
+
+class AnalysisIncomplete(Exception):
+    """The analysis spent its step budget; what it had not resolved stays unknown."""
 
 
 class World:
@@ -1006,22 +1029,20 @@ class World:
             self.variables.update(item.variables)
             self.aliases.update(item.aliases)
         self._values: dict[Ref, Any] = {}
+        self._names: dict[str, Value] = {}
+        self._steps = 0
+        self.budget = STEP_BUDGET
         self._escapes: dict[str, dict[str, str]] = {}
+        self._unknown: dict[str, tuple[str, ...]] = {}
         self._ancestors: dict[str, frozenset[str]] = {}
 
     # -- values --------------------------------------------------------------------------------
-    def canonical(self, name: str) -> str:
-        for _ in range(8):
-            parts = name.split(".")
-            for i in range(len(parts), 0, -1):
-                prefix = ".".join(parts[:i])
-                target = self.aliases.get(prefix)
-                if target is not None and target != prefix:
-                    name = ".".join([target, *parts[i:]])
-                    break
-            else:
-                return name
-        return name
+    def _tick(self) -> None:
+        self._steps += 1
+        if self._steps > self.budget:
+            raise AnalysisIncomplete(
+                f"the exception analysis stopped after {self.budget:,} resolution steps"
+            )
 
     def _project_prefix(self, name: str) -> bool:
         parts = name.split(".")
@@ -1037,6 +1058,7 @@ class World:
         if ref in self._values:
             return self._values[ref]
         self._values[ref] = None  # cycle guard
+        self._tick()
         result = self._value(ref, depth)
         self._values[ref] = result
         return result
@@ -1096,22 +1118,71 @@ class World:
         return None
 
     def _named(self, name: str, depth: int) -> Value:
-        name = self.canonical(name)
-        if name in self.functions:
-            return ("func", name)
-        if name in self.classes:
-            return ("class", name)
-        if name in self.variables:
-            return self.value(self.variables[name], depth + 1)
-        if name in self.modules:
-            return ("module", name)
-        head, _, attr = name.rpartition(".")
-        if head and self._project_prefix(head):
-            owner = self._named(head, depth + 1)
-            if owner is not None and owner[0] in ("class", "obj"):
-                return self.member(owner, attr, depth)
+        """A dotted name as Python binds it: the longest prefix that is a project entity (a
+        function, class, module-level variable or module) or an import alias (a re-export),
+        then attribute by attribute. Memoised, with an in-progress guard: a name that refers to
+        itself through aliases (`from .a import x` in `b`, `from .b import x` in `a`) is unknown.
+        """
+        if name in self._names:
+            return self._names[name]
+        self._names[name] = None  # cycle guard
+        result = self._resolve_named(name, depth)
+        self._names[name] = result
+        return result
+
+    def _resolve_named(self, name: str, depth: int) -> Value:
+        self._tick()
+        if depth > _MAX_DEPTH:
             return None
+        parts = name.split(".")
+        for i in range(len(parts), 0, -1):
+            prefix = ".".join(parts[:i])
+            rest = parts[i:]
+            base = self._entity(prefix, rest, depth)
+            if base is _MISSING:
+                continue
+            if (
+                base is not None
+                and base[0] == "module"
+                and rest
+                and not self._binds(prefix, rest[0])
+            ):
+                return None  # a name the module does not visibly bind (star import, setattr)
+            for attr in rest:
+                base = self.member(base, attr, depth + 1)
+                if base is None:
+                    return None
+            return base
         return ("lib", name)
+
+    def _entity(self, prefix: str, rest: Sequence[str], depth: int) -> Any:
+        """What `prefix` is bound to, or `_MISSING` when the project binds nothing there."""
+        if prefix in self.functions:
+            return ("func", prefix)
+        if prefix in self.classes:
+            return ("class", prefix)
+        if prefix in self.variables:
+            return self.value(self.variables[prefix], depth + 1)
+        target = self.aliases.get(prefix)
+        # `pkg/events/__init__.py` re-exporting `event_bus` from its submodule `event_bus` makes
+        # `pkg.events.event_bus` both a module and a name of the package. An import path into the
+        # module (`pkg.events.event_bus.EventBus`) names something the module binds; anything
+        # else goes through the package's binding, as attribute access does.
+        if prefix in self.modules and (target is None or not rest or self._binds(prefix, rest[0])):
+            return ("module", prefix)
+        if target is not None and target != prefix:
+            return self._named(target, depth + 1)
+        return _MISSING
+
+    def _binds(self, module: str, name: str) -> bool:
+        qual = f"{module}.{name}"
+        return (
+            qual in self.functions
+            or qual in self.classes
+            or qual in self.variables
+            or qual in self.aliases
+            or qual in self.modules
+        )
 
     def member(self, base: Value, attr: str, depth: int) -> Value:
         if base is None or depth > _MAX_DEPTH:
@@ -1258,18 +1329,32 @@ class World:
 
     def escapes(self, function: str, depth: int = 0) -> dict[str, str]:
         """Types that can escape a project function (memoised; recursion sees a partial result,
-        which is fine for the "what can it raise" question in practice)."""
+        which is fine for the "what can it raise" question in practice). What the tool could not
+        resolve on the way is kept by `unknowns`."""
         if function in self._escapes:
             return self._escapes[function]
+        self._tick()
         self._escapes[function] = {}
+        self._unknown[function] = ()
         facts = self.functions.get(function)
         path = self.function_paths.get(function, "?")
         result: dict[str, str] = {}
+        unknown: list[str] = []
         if facts is not None:
             for site in facts.sites:
                 if site.kind == "subscript":
                     continue  # a lookup deep in a callee failing is a bug, not an expected error
-                types, _known = self.site_types(site, path, depth)
+                types, known = self.site_types(site, path, depth)
+                swallowed = self._swallowed(site.guards, facts.tries)
+                if not swallowed and len(unknown) < _MAX_UNKNOWN:
+                    if not known:
+                        unknown.append(self._unknown_text(site, path))
+                    else:
+                        callee = self._callee(site)
+                        for inner in self._unknown.get(callee, ()) if callee else ():
+                            text = f"{site.label}() at {path}:{site.line} -> {inner}"
+                            if len(unknown) < _MAX_UNKNOWN and inner not in unknown:
+                                unknown.append(_short(text, 4))
                 for type_name, via in types.items():
                     if type_name in result or type_name in _PROGRAMMING_ERRORS:
                         continue
@@ -1280,24 +1365,87 @@ class World:
                         continue
                     result[type_name] = via
         self._escapes[function] = result
+        self._unknown[function] = tuple(unknown)
         return result
+
+    def unknowns(self, function: str) -> tuple[str, ...]:
+        """The calls inside `function` (and its callees) whose errors the tool cannot tell and
+        that no broad handler on the way stops."""
+        self.escapes(function)
+        return self._unknown.get(function, ())
+
+    def _callee(self, site: Site) -> str | None:
+        """The project function a call site runs (a function, or a class's `__init__`)."""
+        if site.kind != "call":
+            return None
+        resolved = self.value(site.ref)
+        if resolved is None:
+            return None
+        if resolved[0] == "func":
+            return resolved[1]
+        if resolved[0] == "class":
+            init = self.member(("obj", resolved[1]), "__init__", 0)
+            if init is not None and init[0] == "func":
+                return init[1]
+        return None
+
+    def _swallowed(self, guards: Sequence[int], tries: Sequence[Sequence[Catch]]) -> bool:
+        """A broad handler that does not re-raise stops whatever the site raises."""
+        return any(c.broad and not c.reraises for g in guards for c in tries[g])
+
+    def _unknown_text(self, site: Site, path: str) -> str:
+        where = f"{path}:{site.line}"
+        if site.kind == "raise":
+            return f"raise {site.label} at {where} (the raised class is not resolved)"
+        resolved = self.value(site.ref)
+        if resolved is not None and resolved[0] in ("lib", "itemfn"):
+            return (
+                f"{site.label}() at {where}: `{resolved[1]}` has no exception mapping"
+                f' (add `"{resolved[1]}" = [...]` under'
+                " [tool.gathering-consolidate.checks.EXC.calls])"
+            )
+        return f"{site.label}() at {where}: the callee is not resolved"
 
     # -- handlers ------------------------------------------------------------------------------
     def analyse(self, path: str, handler: HandlerFacts) -> HandlerAnalysis:
+        """One broad handler. Past the step budget the answer is "unknown", never "nothing"."""
+        try:
+            return self._analyse(path, handler)
+        except AnalysisIncomplete as exc:
+            return HandlerAnalysis(
+                path=path,
+                facts=handler,
+                raises=[],
+                unresolved=[str(exc)],
+                narrow_to=None,
+                narrow_source=None,
+                narrow_reason=f"unknown: {exc}",
+                incomplete=True,
+            )
+
+    def _analyse(self, path: str, handler: HandlerFacts) -> HandlerAnalysis:
         scope = self.functions.get(handler.scope)
         raises: dict[str, str] = {}
         unresolved: list[str] = []
-        if scope is not None:
+        if scope is None or handler.try_index >= len(scope.tries):
+            unresolved.append(f"the try statement at {path}:{handler.line} was not collected")
+        else:
             earlier = scope.tries[handler.try_index][: handler.handler_index]
             for site in scope.sites:
                 if handler.try_index not in site.guards:
                     continue
                 inner = site.guards[site.guards.index(handler.try_index) + 1 :]
                 types, known = self.site_types(site, path, 0)
-                if not known and site.kind == "call":
-                    text = f"{site.label}() line {site.line}"
-                    if text not in unresolved:
-                        unresolved.append(text)
+                if site.kind != "subscript" and not self._swallowed(inner, scope.tries):
+                    if not known:
+                        found = [self._unknown_text(site, path)]
+                    else:
+                        callee = self._callee(site)
+                        found = [
+                            _short(f"{site.label}() at {path}:{site.line} -> {text}", 4)
+                            for text in (self.unknowns(callee) if callee else ())
+                        ]
+                    unresolved.extend(t for t in found if t not in unresolved)
                 for type_name, via in types.items():
                     if type_name in raises:
                         continue
@@ -1313,7 +1461,7 @@ class World:
             path=path,
             facts=handler,
             raises=[{"type": t, "via": v} for t, v in sorted(raises.items())],
-            unresolved=unresolved[:8],
+            unresolved=unresolved[:_MAX_UNKNOWN],
             narrow_to=narrow_to,
             narrow_source=source,
             narrow_reason=reason,
@@ -1333,6 +1481,16 @@ class World:
         local = sorted(t for t in raises if self._local_class(t))
         if local:
             return None, None, f"the try body raises {local[0]}, a class defined inside a function"
+        if unresolved:
+            more = f" (and {len(unresolved) - 1} more)" if len(unresolved) > 1 else ""
+            reason = (
+                f"unknown: the tool cannot tell what the try body raises: {unresolved[0]}{more}"
+            )
+            by_module = self.mapping.for_module(path, self.packages)
+            if by_module:
+                # A layer's usual errors are a hint, not knowledge of what this call raises.
+                reason += f"; the module rule for this path suggests {', '.join(by_module)}"
+            return None, None, reason
         types = set(raises)
         kept = sorted(t for t in types if not any(o != t and o in self.ancestors(t) for o in types))
         if kept:
@@ -1340,14 +1498,6 @@ class World:
         by_module = self.mapping.for_module(path, self.packages)
         if by_module:
             return list(by_module), "module", None
-        if unresolved:
-            shown = ", ".join(u.split(" line ")[0] for u in unresolved[:3])
-            return (
-                None,
-                None,
-                f"no exception mapping applies: the tool cannot tell what {shown} raises"
-                " (add one under [tool.gathering-consolidate.checks.EXC] calls)",
-            )
         return None, None, "the try body makes no call that raises anything the tool knows of"
 
 

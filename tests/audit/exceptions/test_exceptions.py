@@ -352,9 +352,12 @@ def test_typed_containers_context_managers_and_aliases():
             """,
         }
     )
-    assert finding.evidence["narrow_to"] == ["psycopg.Error"]
-    (raised,) = finding.evidence["raises"]
-    assert raised["via"].startswith("conn.execute() at app/api/health.py:8")
+    assert finding.evidence["unresolved_calls"] == [], finding.evidence
+    # `borrow()` runs `get_nowait()` on entering the `with`: an empty pool raises queue.Empty.
+    assert finding.evidence["narrow_to"] == ["psycopg.Error", "queue.Empty"]
+    via = {r["type"]: r["via"] for r in finding.evidence["raises"]}
+    assert via["psycopg.Error"].startswith("conn.execute() at app/api/health.py:8")
+    assert via["queue.Empty"].startswith("pool.borrow() at app/api/health.py:7")
 
 
 def test_inherited_methods_and_re_exports():
@@ -432,8 +435,92 @@ def test_unknown_calls_are_listed():
             """
         }
     )
-    assert finding.evidence["unresolved_calls"] == ["job.start() line 3"]
-    assert "cannot tell what job.start() raises" in finding.evidence["narrow_reason"]
+    assert finding.evidence["unresolved_calls"] == [
+        "job.start() at app/api/x.py:3: the callee is not resolved"
+    ]
+    assert finding.evidence["narrow_reason"].startswith("unknown: ")
+    assert finding.evidence["narrow_to"] is None
+
+
+def test_an_unknown_call_next_to_known_ones_makes_the_answer_unknown():
+    """A DB call through an uncatalogued wrapper beside a mapped call: never narrowed to the
+    mapped call's errors alone (the real app's tests went from 0 to 23 failures that way)."""
+    finding = only(
+        {
+            "app/api/x.py": """
+                import json
+
+                import dbwrapper
+
+                def load(raw, key):
+                    try:
+                        row = dbwrapper.fetch_one("SELECT data FROM t WHERE k = %s", key)
+                        return json.loads(row)
+                    except Exception:
+                        return None
+            """
+        }
+    )
+    assert [r["type"] for r in finding.evidence["raises"]] == ["ValueError"]
+    assert finding.evidence["narrow_to"] is None
+    (unknown,) = finding.evidence["unresolved_calls"]
+    assert "`dbwrapper.fetch_one` has no exception mapping" in unknown
+    assert '"dbwrapper.fetch_one" = [...]' in unknown
+    assert "[tool.gathering-consolidate.checks.EXC.calls]" in unknown
+
+
+def test_unknown_calls_deep_in_a_callee_are_unknown_at_the_handler():
+    finding = only(
+        {
+            "app/api/x.py": """
+                import json
+
+                from app.store import save
+
+                def handle(raw):
+                    try:
+                        save(json.loads(raw))
+                    except Exception:
+                        return False
+            """,
+            "app/store.py": """
+                def save(row):
+                    _write(row)
+
+                def _write(row):
+                    row.client.put(row)
+            """,
+        }
+    )
+    assert finding.evidence["narrow_to"] is None
+    (unknown,) = finding.evidence["unresolved_calls"]
+    assert unknown.startswith("save() at app/api/x.py:7 -> _write() at app/store.py:2 ->")
+    assert "row.client.put() at app/store.py:5" in unknown
+
+
+def test_an_unknown_call_a_callee_swallows_is_not_unknown():
+    findings = run(
+        {
+            "app/api/x.py": """
+                import json
+
+                def save(row):
+                    try:
+                        row.client.put(row)
+                    except Exception:
+                        pass
+
+                def handle(raw):
+                    try:
+                        save(json.loads(raw))
+                    except Exception:
+                        return False
+            """,
+        }
+    ).findings
+    (finding,) = [f for f in findings if f.location.line == 12]
+    assert finding.evidence["unresolved_calls"] == []
+    assert finding.evidence["narrow_to"] == ["ValueError"]
 
 
 def test_recursion_terminates():
@@ -488,6 +575,19 @@ def test_modules_option_applies_when_calls_tell_nothing():
     }
     assert only(files).evidence["narrow_to"] is None
     ruled = only(files, modules=[{"paths": ["app/storage/**"], "types": ["OSError"]}])
+    # `store.put` is unknown: a module rule is a hint in the reason, never a narrowing.
+    assert ruled.evidence["narrow_to"] is None
+    assert ruled.evidence["narrow_reason"].endswith(
+        "the module rule for this path suggests OSError"
+    )
+    files["app/storage/blobs.py"] = """
+        def save(blob):
+            try:
+                print(blob)
+            except Exception:
+                return False
+    """
+    ruled = only(files, modules=[{"paths": ["app/storage/**"], "types": ["OSError"]}])
     assert (ruled.evidence["narrow_to"], ruled.evidence["narrow_source"]) == (["OSError"], "module")
 
 
@@ -501,9 +601,13 @@ def test_module_rule_needs_its_package_in_the_project():
                     return None
         """
     }
-    assert only(files).evidence["narrow_to"] is None  # nobody imports psycopg
+    assert "module rule" not in only(files).evidence["narrow_reason"]  # nobody imports psycopg
     files["app/db/engine.py"] = "import psycopg\n"
-    assert only(files).evidence["narrow_to"] == ["psycopg.Error"]
+    assert (
+        only(files)
+        .evidence["narrow_reason"]
+        .endswith("module rule for this path suggests psycopg.Error")
+    )
 
 
 def test_bad_option_is_reported_as_an_error():
