@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from . import __version__
 from .config import ConfigError
@@ -52,7 +53,11 @@ def _main(
 
 
 def _fail(message: str) -> typer.Exit:
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}")
+    # The message is user text (paths, config keys such as `[tool.gathering-consolidate]`), not
+    # markup; soft wrap keeps long paths whole.
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[bold red]error:[/] {escape(message)}"
+    )
     return typer.Exit(EXIT_ERROR)
 
 
@@ -226,7 +231,11 @@ def migrate(
         bool, typer.Option("--write", help="Apply the changes (atomically); default: show a diff.")
     ] = False,
     unsafe_fixes: Annotated[
-        bool, typer.Option("--unsafe-fixes", help="Allow codemods that can change behaviour.")
+        bool,
+        typer.Option(
+            "--unsafe-fixes",
+            help="Allow --write for codemods that can change behaviour (a diff never needs it).",
+        ),
     ] = False,
     tier: Annotated[
         int | None, typer.Option("--tier", min=1, max=3, help="Only findings of this tier.")
@@ -237,21 +246,42 @@ def migrate(
     ] = False,
     option: Annotated[
         list[str] | None,
-        typer.Option("--option", "-O", help="A codemod option as KEY=VALUE (repeatable)."),
+        typer.Option(
+            "--option",
+            "-O",
+            help="A codemod option as KEY=VALUE (repeatable; `migrate --list` shows each"
+            " codemod's options).",
+        ),
     ] = None,
-    list_codemods: Annotated[bool, typer.Option("--list", help="List the codemods.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List every refusal, not only their counts.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    list_codemods: Annotated[
+        bool, typer.Option("--list", help="List the codemods and their options.")
+    ] = False,
 ) -> None:
     """Rewrite code with a codemod: a unified diff by default, --write to apply.
 
-    Exit codes: 0 nothing to change (or written), 1 changes shown in the diff, 2 error or a file the
-    codemod failed on.
+    Exit codes: 0 nothing to change (or written), 1 changes shown in the diff, 2 usage or internal
+    error, or a file the codemod had to change and could not. Files that cannot be read or parsed
+    are listed and left alone; they do not change the exit code.
     """
-    from .codemods.engine import CodemodError, WriteError, apply, codemod_registry, plan_migration
+    from .codemods.engine import (
+        CodemodError,
+        WriteError,
+        apply,
+        check_write,
+        codemod_registry,
+        plan_migration,
+    )
 
     registry = codemod_registry()
     if list_codemods:
         for cid, cls in registry.items():
             print(f"{cid:<22} {cls.applicability.value:<7} {cls.description}")
+            for line in cls.options_help():
+                print(f"{'':<31}{line}")
         return
     args = list(args or [])
     if args and args[0] in registry and not Path(args[0]).exists():
@@ -273,34 +303,76 @@ def migrate(
         if not sep:
             raise _fail(f"--option {item!r}: expected KEY=VALUE")
         options[key.strip()] = _parse_value(value.strip())
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        plan = plan_migration(target, codemod, options, unsafe_fixes=unsafe_fixes)
+        if write:
+            check_write(codemod, unsafe_fixes=unsafe_fixes)
+        if not quiet and sys.stderr.isatty():
+            from rich.progress import Progress
+
+            with Progress(console=Console(stderr=True), transient=True) as bar:
+                plan = plan_migration(target, codemod, options, progress=_progress_hook(bar))
+        else:
+            plan = plan_migration(target, codemod, options)
     except (CodemodError, ConfigError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
-    err = Console(stderr=True, highlight=False)
-    for refusal in plan.refusals:
-        where = f"{refusal.path}:{refusal.line}" if refusal.line else refusal.path
-        err.print(f"[yellow]refused[/] {where}: {refusal.reason}")
+    for skipped in plan.skipped:
+        err.print(f"[yellow]skipped[/] {escape(skipped.path)}: {escape(skipped.reason)}")
+    if verbose:
+        for refusal in plan.refusals:
+            where = f"{refusal.path}:{refusal.line}" if refusal.line else refusal.path
+            err.print(f"[yellow]refused[/] {escape(where)}: {escape(refusal.reason)}")
     for failure in plan.failures:
-        err.print(f"[red]failed[/] {failure.path}: {failure.reason}")
+        err.print(f"[red]failed[/] {escape(failure.path)}: {escape(failure.reason)}")
     for change in plan.changes:
         for warning in change.warnings:
-            err.print(f"[cyan]note[/] {change.path}: {warning}")
+            err.print(f"[cyan]note[/] {escape(change.path)}: {escape(warning)}")
     if write:
         try:
             written = apply(plan)
         except WriteError as exc:
             raise _fail(str(exc)) from None
-        err.print(f"{plan.codemod}: wrote {len(written)} file{'s' if len(written) != 1 else ''}")
+        n = len(written)
+        err.print(f"{escape(plan.codemod)}: wrote {n} file{'s' if n != 1 else ''}")
+        _print_refusal_summary(err, plan, verbose)
         raise typer.Exit(EXIT_ERROR if plan.failures else 0)
     from .codemods.engine import render_diff
 
     sys.stdout.write(render_diff(plan))
     n = len(plan.changes)
     err.print(
-        f"{plan.codemod}: {n} file{'s' if n != 1 else ''} would change (dry run; --write applies)"
+        f"{escape(plan.codemod)}: {n} file{'s' if n != 1 else ''} would change"
+        " (dry run; --write applies)"
     )
+    _print_refusal_summary(err, plan, verbose)
     raise typer.Exit(EXIT_ERROR if plan.failures else (1 if n else 0))
+
+
+def _progress_hook(bar):
+    """progress(stage, advance, total) for the codemod engine: one bar per stage."""
+    tasks: dict[str, object] = {}
+
+    def hook(stage: str, advance: int, total: int | None) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(escape(stage), total=total)
+        elif total is not None:
+            bar.update(tasks[stage], total=total)
+        if advance:
+            bar.advance(tasks[stage], advance)
+
+    return hook
+
+
+def _print_refusal_summary(err: Console, plan, verbose: bool) -> None:
+    """Why things were left: refusals by category, most frequent first, and skipped files."""
+    refusals = plan.refusals
+    if refusals:
+        counts = ", ".join(f"{escape(c)} ({n})" for c, n in plan.refusals_by_category())
+        hint = "" if verbose else "; --verbose lists each"
+        err.print(f"  {len(refusals)} refused: {counts}{hint}")
+    if plan.skipped:
+        n = len(plan.skipped)
+        err.print(f"  {n} file{'s' if n != 1 else ''} skipped (not read or not parsed), left as is")
 
 
 sql_app = typer.Typer(

@@ -33,6 +33,7 @@ from .base import (
     Refuses,
     Rewrite,
     Unchanged,
+    refusal_category,
 )
 
 _SERVICE = """
@@ -190,7 +191,9 @@ class AsyncDb(Codemod):
     ]
 
     def run(self, project: CodemodProject) -> Iterable[Outcome]:
+        project.step("analysing files", 0, len(project.files))
         analysis = analysis_of_sources(project.files, project.config.options_for("ASY001"))
+        project.step("analysing files", len(project.files))
         plan = plan_async_db(analysis, self.options["service"] or None)
         unchanged = [Unchanged(p) for p in sorted(project.files)]
         if plan.blockers or (plan.service is None):
@@ -217,7 +220,9 @@ class AsyncDb(Codemod):
         refusals: list[Outcome] = []
         for where, why in plan.blockers:
             if where is None:
-                refusals.append(Refused("<project>", f"async-db: {why}"))
+                refusals.append(
+                    Refused("<project>", f"async-db: {why}", None, refusal_category(why))
+                )
                 continue
             function = analysis.index.functions[where]
             refusals.append(
@@ -225,6 +230,7 @@ class AsyncDb(Codemod):
                     analysis.paths[where],
                     f"async-db changes nothing: {short(where)}: {why}",
                     function.line,
+                    refusal_category(why),
                 )
             )
         return refusals
@@ -726,6 +732,7 @@ _TEMPLATE_IMPORTS = (
     ("contextlib", None),
     ("contextvars", None),
     ("os", None),
+    ("re", None),
     ("collections.abc", "AsyncIterator"),
     ("typing", "Any"),
     ("psycopg.rows", "dict_row"),
@@ -764,7 +771,8 @@ class {Async}:
         )
 
     def __repr__(self) -> str:
-        return f"{Async}({{self.conninfo!r}}, max_size={{self.max_size}})"
+        # The DSN may hold a password: never show it (reprs end up in logs and tracebacks).
+        return f"{Async}({{_masked_conninfo(self.conninfo)!r}}, max_size={{self.max_size}})"
 
     async def _pool(self) -> AsyncConnectionPool:
         loop = asyncio.get_running_loop()
@@ -836,6 +844,14 @@ class {Async}:
 
 
 _async_service: {Async} | None = None
+
+
+def _masked_conninfo(conninfo: str) -> str:
+    """The DSN with its password replaced by `***` (URL `user:secret@` and `password=secret`)."""
+    masked = re.sub(r"(://[^:/@\\s]*:)[^@\\s]*@", r"\\1***@", conninfo)
+    return re.sub(
+        r"(\\bpassword\\s*=\\s*)('(?:[^'\\\\]|\\\\.)*'|[^\\s&]+)", r"\\1***", masked, flags=re.IGNORECASE
+    )
 
 
 def _async_pool_size(variable: str, default: int) -> int:

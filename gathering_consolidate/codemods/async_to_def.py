@@ -178,6 +178,7 @@ class AsyncToDef(Codemod):
             awaits[analysis.paths[caller]].append((call.line, call.text))
         count = len(plan.convertible)
         for path in sorted(project.files):
+            project.step("rewriting files", 1, len(project.files))
             if path not in by_path and path not in awaits:
                 outcomes.append(Unchanged(path))
                 continue

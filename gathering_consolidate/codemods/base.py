@@ -7,12 +7,17 @@ tests. It returns outcomes as plain data; the engine (`engine.py`) validates, di
 
 Per-file codemods implement `transform(source, path, project) -> str` (return the source unchanged
 when there is nothing to do; raise `Refuse(reason)` to refuse the whole file). Project-wide ones
-(writing a helper module, converting every caller) override `run(project)`.
+(writing a helper module, converting every caller) override `run(project)` and call
+`project.step(...)` as they go, so the command line can show progress.
+
+Texts are what Python reads: decoded as its tokenizer decodes (BOM, coding cookie) with `\n`
+line ends; the engine writes them back in the file's own encoding and line ends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,10 +30,25 @@ from ..model import Applicability, AuditResult
 class Refuse(Exception):
     """Raised by `transform` to leave a file alone, with the reason shown to the user."""
 
-    def __init__(self, reason: str, line: int | None = None):
+    def __init__(self, reason: str, line: int | None = None, category: str = ""):
         super().__init__(reason)
         self.reason = reason
         self.line = line
+        self.category = category
+
+
+class AnalysisError(Exception):
+    """An analysis a codemod depends on ended in an internal error: the codemod must not go on as
+    if it had found nothing (that would read as "0 files would change")."""
+
+    def __init__(self, select: Sequence[str], errors: Sequence[str]):
+        self.select = tuple(select)
+        self.errors = tuple(errors)
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(
+            f"the analysis ({', '.join(self.select)}) ended in an internal error{more}:"
+            f" {errors[0] if errors else '?'}"
+        )
 
 
 # -- outcomes ------------------------------------------------------------------------------------
@@ -49,11 +69,18 @@ class Unchanged:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """The codemod would not touch this (part of the) file, and says why."""
+    """The codemod would not touch this (part of the) file, and says why. `category` is a short
+    label that groups refusals in the summary ("unresolved call (30)"); derived from the reason
+    when not given."""
 
     path: str
     reason: str
     line: int | None = None
+    category: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.category:
+            object.__setattr__(self, "category", refusal_category(self.reason))
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +91,37 @@ class Failed:
     reason: str
 
 
-Outcome = Changed | Unchanged | Refused | Failed
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A file that could not be read or parsed, so no codemod saw it: reported, not fatal."""
+
+    path: str
+    reason: str
+
+
+Outcome = Changed | Unchanged | Refused | Failed | Skipped
+
+# Words in a reason that name its category outright (first match wins).
+_CATEGORY_WORDS = (
+    ("unresolved", "unresolved call"),
+    ("not resolved", "unresolved call"),
+    ("isolation", "isolation boundary"),
+    ("test code", "test code"),
+    ("cannot parse", "unparseable"),
+)
+
+
+def refusal_category(reason: str) -> str:
+    """A short label for a refusal reason: a known keyword's category, else the reason's head
+    (up to the first `:`, `;` or `(`, code in backticks and numbers blanked), at most eight words."""
+    lowered = reason.lower()
+    for word, category in _CATEGORY_WORDS:
+        if word in lowered:
+            return category
+    head = re.split(r"[:;(]", reason, maxsplit=1)[0]
+    head = re.sub(r"\d+", "N", re.sub(r"`[^`]*`", "…", head))
+    words = head.split()
+    return " ".join(words[:8]) + (" …" if len(words) > 8 else "") or "other"
 
 
 # -- cases (examples that are tests) -----------------------------------------------------------
@@ -111,9 +168,21 @@ class CodemodProject:
     config: Config
     files: dict[str, str]
     _audits: dict[tuple[str, ...], AuditResult] = field(default_factory=dict, repr=False)
+    # How each file was read (encoding, line ends, digest of its bytes), for writing it back.
+    formats: dict[str, Any] = field(default_factory=dict, repr=False)
+    # progress(stage, advance, total): called as files are analysed and rewritten (None: quiet).
+    progress: Callable[[str, int, int | None], None] | None = field(default=None, repr=False)
+
+    def step(self, stage: str, advance: int = 1, total: int | None = None) -> None:
+        """Report progress: `advance` more files done in `stage` (of `total`, when known)."""
+        if self.progress is not None:
+            self.progress(stage, advance, total)
 
     def audit(self, select: Sequence[str]) -> AuditResult:
-        """The audit of these files (in memory, as they are now) restricted to `select`."""
+        """The audit of these files (in memory, as they are now) restricted to `select`.
+
+        Raises `AnalysisError` when the audit ended in internal errors: a codemod must not take a
+        failed analysis for "nothing to do"."""
         key = tuple(sorted(select))
         if key not in self._audits:
             from ..audit import registry
@@ -128,8 +197,18 @@ class CodemodProject:
                 overrides=self.config.overrides,
                 exclude=self.config.exclude,
             )
-            self._audits[key] = audit_sources(sources_from_mapping(self.files), config, registry())
-        return self._audits[key]
+            stage = f"analysing files ({', '.join(key)})"
+            self._audits[key] = audit_sources(
+                sources_from_mapping(self.files),
+                config,
+                registry(),
+                progress=None if self.progress is None else lambda n: self.step(stage, n),
+                on_total=None if self.progress is None else lambda n: self.step(stage, 0, n),
+            )
+        result = self._audits[key]
+        if result.errors:
+            raise AnalysisError(key, result.errors)
+        return result
 
     def packages(self) -> list[str]:
         """Top-level package directories (those with an `__init__.py`), shortest first."""
@@ -169,13 +248,36 @@ class Codemod:
         if not cls.description or not cls.__doc__:
             raise TypeError(f"{cls.__name__}: a codemod needs a description and a docstring")
 
+    @classmethod
+    def options_help(cls) -> list[str]:
+        """One line per option, `-O KEY=DEFAULT  what it does`, as `migrate --list` shows them."""
+        return [
+            f"-O {key}={_shown(option.default)}  {option.doc}"
+            for key, option in sorted(cls.OPTIONS.items())
+        ]
+
+    @classmethod
+    def docs(cls) -> str:
+        """The docstring, then its options (`-O KEY=VALUE` on the command line)."""
+        from ..audit.base import dedent as _dedent
+
+        text = _dedent(cls.__doc__ or "").strip()
+        lines = cls.options_help()
+        if lines:
+            text += "\n\n## Options\n" + "\n".join(
+                f"- `{line.split('  ', 1)[0]}`: {line.split('  ', 1)[1]}" for line in lines
+            )
+        return text
+
     def run(self, project: CodemodProject) -> Iterable[Outcome]:
         """Default: `transform` each file on its own."""
+        total = len(project.files)
         for path, source in sorted(project.files.items()):
+            project.step("rewriting files", 1, total)
             try:
                 after = self.transform(source, path, project)
             except Refuse as refusal:
-                yield Refused(path, refusal.reason, refusal.line)
+                yield Refused(path, refusal.reason, refusal.line, refusal.category)
                 continue
             if after == source:
                 yield Unchanged(path)
@@ -188,6 +290,12 @@ class Codemod:
     def warnings_for(self, path: str) -> list[str]:
         """Notes about a changed file (say, a trade-off the user must know); none by default."""
         return []
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return '""' if value == "" else str(value)
 
 
 def case_sources(case: Case) -> dict[str, str]:

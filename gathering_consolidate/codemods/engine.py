@@ -1,26 +1,40 @@
 """The codemod engine: run a codemod over a target, check every output, diff, write atomically.
 
 Rules it enforces for every codemod:
-- an output that does not parse (libcst and `compile`) is never written: it becomes `Failed`;
-- nothing is written unless asked (`apply`); the default is a unified diff;
-- writing is all-or-nothing: every new file is written to a temporary file beside its target
-  first, each target is checked to be unchanged since it was read, and only then are the
-  temporary files renamed over the targets (a crash leaves the originals, never half a file);
+- files are read as Python reads them (`tokenize.detect_encoding`: BOM, coding cookie); the
+  codemod sees `\n` line ends; a changed file is written back in its own encoding, with its BOM
+  and its line ends (CRLF stays CRLF, on added lines too);
+- a file that cannot be read, decoded or parsed is reported (`Skipped`) and left alone; it stops
+  nothing: exit 2 is for usage errors, internal errors and files the codemod had to change and
+  could not (`Failed`);
+- an analysis that ends in an internal error fails the codemod (`Failed("<project>")`): a failed
+  analysis never reads as "nothing to change";
+- an output that does not parse (libcst and `compile`), or that the file's encoding cannot hold,
+  is never written: it becomes `Failed`;
+- nothing is written unless asked (`apply`); the default is a unified diff, which needs no
+  `--unsafe-fixes`; writing an unsafe codemod's changes does;
+- writing is all-or-nothing (`safeio.write_many_atomic`): every target is checked first to be
+  unchanged since it was read (a digest of its bytes), to be a regular, writable file and not a
+  symlink; every new file is staged in a temporary file beside its target and only then renamed
+  over it; on any failure nothing is replaced and no temporary file is left;
 - file modes are kept; files the codemod did not change are not touched.
 """
 
 from __future__ import annotations
 
 import ast
+import codecs
 import difflib
 import hashlib
 import importlib
+import io
 import os
 import pkgutil
 import stat
-import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import tokenize
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +42,19 @@ import libcst
 
 from ..config import Config, load_config
 from ..model import Applicability
-from ..project import decode, discover, read
-from .base import Changed, Codemod, CodemodProject, Failed, Outcome, Refused, Unchanged
+from ..project import discover, read
+from ..safeio import write_many_atomic
+from .base import (
+    AnalysisError,
+    Changed,
+    Codemod,
+    CodemodProject,
+    Failed,
+    Outcome,
+    Refused,
+    Skipped,
+    Unchanged,
+)
 
 
 class CodemodError(Exception):
@@ -57,10 +82,59 @@ def codemod_registry() -> dict[str, type[Codemod]]:
 
 
 @dataclass(frozen=True)
+class TextFormat:
+    """How a file was read, so it can be written back the same way: its encoding (`utf-8-sig`
+    when it starts with a BOM), its line ends (`\r\n`, `\n`, or None when mixed: then the text
+    is kept exactly as read) and the SHA-256 of its bytes (to tell whether it changed since)."""
+
+    encoding: str = "utf-8"
+    newline: str | None = "\n"
+    digest: str | None = None
+
+    def encode(self, text: str) -> bytes:
+        """The file's bytes for `text`. Raises UnicodeEncodeError when the encoding lacks a
+        character of `text`."""
+        if self.newline == "\r\n":
+            text = text.replace("\r\n", "\n").replace("\n", "\r\n")
+        return text.encode(self.encoding)
+
+
+def decode_source(data: bytes, *, python: bool = True) -> tuple[str, TextFormat]:
+    """Decode a file's bytes as the interpreter decodes a Python file (BOM, PEP 263 coding
+    cookie, else UTF-8; `python=False`: UTF-8 with or without BOM, for TOML and the like), with
+    `\n` line ends when the file uses one style throughout. Raises SyntaxError (a bad or
+    unknown cookie), UnicodeDecodeError or LookupError."""
+    if python:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    else:
+        encoding = "utf-8"
+    if encoding == "utf-8" and data.startswith(codecs.BOM_UTF8):
+        encoding = "utf-8-sig"
+    text = data.decode(encoding)
+    digest = hashlib.sha256(data).hexdigest()
+    if "\r" not in text:
+        return text, TextFormat(encoding, "\n", digest)
+    crlf = text.count("\r\n")
+    if crlf == text.count("\r") == text.count("\n"):
+        return text.replace("\r\n", "\n"), TextFormat(encoding, "\r\n", digest)
+    return text, TextFormat(encoding, None, digest)  # mixed line ends: kept exactly as read
+
+
+def read_text_file(path: Path) -> tuple[str, TextFormat]:
+    """A non-Python text file (say `pyproject.toml`) as a codemod should see it, with the format
+    that writes it back as it was (see `decode_source`)."""
+    return decode_source(path.read_bytes(), python=False)
+
+
+@dataclass(frozen=True)
 class MigrationPlan:
     codemod: str
     root: Path
     outcomes: tuple[Outcome, ...]
+    applicability: Applicability = Applicability.UNSAFE
+    # path -> how it was read (encoding, line ends, digest); files not in it are read again as
+    # UTF-8 text (`read_text_file`) when written.
+    formats: Mapping[str, TextFormat] = field(default_factory=dict)
 
     @property
     def changes(self) -> tuple[Changed, ...]:
@@ -74,9 +148,23 @@ class MigrationPlan:
     def failures(self) -> tuple[Failed, ...]:
         return tuple(o for o in self.outcomes if isinstance(o, Failed))
 
+    @property
+    def skipped(self) -> tuple[Skipped, ...]:
+        return tuple(o for o in self.outcomes if isinstance(o, Skipped))
 
-def load_project(target: Path, config: Config | None = None) -> tuple[CodemodProject, list[Failed]]:
-    """Read every Python file of the target; unreadable ones are returned as failures."""
+    def refusals_by_category(self) -> list[tuple[str, int]]:
+        """(category, count), most frequent first."""
+        counts: dict[str, int] = {}
+        for refusal in self.refusals:
+            counts[refusal.category] = counts.get(refusal.category, 0) + 1
+        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def load_project(
+    target: Path, config: Config | None = None
+) -> tuple[CodemodProject, list[Skipped]]:
+    """Read every Python file of the target as Python reads it. Files that cannot be read,
+    decoded or parsed are returned as `Skipped` (reported; they stop nothing)."""
     from ..audit import known_options, registry
 
     if not target.exists():
@@ -85,28 +173,49 @@ def load_project(target: Path, config: Config | None = None) -> tuple[CodemodPro
         target, known_rules=[c.id for c in registry()], known_options=known_options()
     )
     files: dict[str, str] = {}
-    failures: list[Failed] = []
+    formats: dict[str, TextFormat] = {}
+    skipped: list[Skipped] = []
     for rel, full in discover(target, config):
         source = read(rel, full, config.max_file_size)
         if source.outcome is not None or source.data is None:
             reason = source.outcome.reason if source.outcome else "unreadable"
-            failures.append(Failed(rel, reason))
+            skipped.append(Skipped(rel, f"{reason}; left as is"))
             continue
         try:
-            text = decode(source.data)
-        except (UnicodeDecodeError, LookupError):
-            failures.append(Failed(rel, "not valid UTF-8"))
+            text, text_format = decode_source(source.data)
+        except SyntaxError as exc:  # bad bytes in the first lines, a bad or contradicted cookie
+            why = exc.msg
+            if why.startswith("invalid or missing encoding declaration"):
+                why = "not valid UTF-8, and no coding cookie says otherwise"
+            skipped.append(Skipped(rel, f"cannot decode: {why}; left as is"))
             continue
-        try:
-            ast.parse(text, filename=rel)
-        except SyntaxError as exc:
-            failures.append(Failed(rel, f"syntax error: {exc.msg} (line {exc.lineno}); left as is"))
+        except UnicodeDecodeError as exc:
+            encoding = "UTF-8" if exc.encoding.startswith("utf-8") else exc.encoding
+            skipped.append(Skipped(rel, f"not valid {encoding} (byte {exc.start}); left as is"))
             continue
-        except (ValueError, RecursionError) as exc:
-            failures.append(Failed(rel, f"cannot parse: {exc}; left as is"))
+        except LookupError as exc:
+            skipped.append(Skipped(rel, f"cannot decode: {exc}; left as is"))
+            continue
+        problem = _parse_problem(text, rel)
+        if problem:
+            skipped.append(Skipped(rel, f"{problem}; left as is"))
             continue
         files[rel] = text
-    return CodemodProject(root=config.root, config=config, files=files), failures
+        formats[rel] = text_format
+    project = CodemodProject(root=config.root, config=config, files=files, formats=formats)
+    return project, skipped
+
+
+def _parse_problem(text: str, rel: str) -> str | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences: not our concern here
+            ast.parse(text, filename=rel)
+    except SyntaxError as exc:
+        return f"syntax error: {exc.msg} (line {exc.lineno})"
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return f"cannot parse: {exc!r}"
+    return None
 
 
 def plan_migration(
@@ -116,47 +225,80 @@ def plan_migration(
     *,
     unsafe_fixes: bool = False,
     project: CodemodProject | None = None,
+    progress: Callable[[str, int, int | None], None] | None = None,
 ) -> MigrationPlan:
-    """Run a codemod in memory and return what it would change. Writes nothing."""
+    """Run a codemod in memory and return what it would change. Writes nothing, so any codemod
+    may be planned (`unsafe_fixes` is accepted for compatibility and not needed: `check_write`
+    is what refuses to write an unsafe codemod's changes without it)."""
+    del unsafe_fixes
     registry = codemod_registry()
     if codemod_id not in registry:
         raise CodemodError(f"unknown codemod `{codemod_id}` (known: {', '.join(registry)})")
-    cls = registry[codemod_id]
-    if cls.applicability is Applicability.UNSAFE and not unsafe_fixes:
-        raise CodemodError(
-            f"codemod `{codemod_id}` is an unsafe fix (it can change behaviour); review its diff"
-            " and pass --unsafe-fixes to run it"
-        )
     try:
-        codemod = cls(options)
+        codemod = registry[codemod_id](options)
     except ValueError as exc:
         raise CodemodError(str(exc)) from None
-    failures: list[Failed] = []
+    skipped: list[Skipped] = []
     if project is None:
-        project, failures = load_project(Path(target))
-    return run_codemod(codemod, project, failures)
+        project, skipped = load_project(Path(target))
+    project.progress = progress
+    return run_codemod(codemod, project, skipped)
+
+
+def check_write(codemod_id: str, *, unsafe_fixes: bool) -> None:
+    """Raise CodemodError when writing this codemod's changes needs `--unsafe-fixes`."""
+    registry = codemod_registry()
+    if codemod_id not in registry:
+        raise CodemodError(f"unknown codemod `{codemod_id}` (known: {', '.join(registry)})")
+    if registry[codemod_id].applicability is Applicability.UNSAFE and not unsafe_fixes:
+        raise CodemodError(
+            f"codemod `{codemod_id}` is an unsafe fix (it can change behaviour): review its diff"
+            " (run without --write) and pass --unsafe-fixes with --write to apply it"
+        )
 
 
 def run_codemod(
-    codemod: Codemod, project: CodemodProject, failures: Sequence[Failed] = ()
+    codemod: Codemod, project: CodemodProject, skipped: Sequence[Skipped | Failed] = ()
 ) -> MigrationPlan:
-    outcomes: list[Outcome] = list(failures)
+    outcomes: list[Outcome] = list(skipped)
     try:
         produced = list(codemod.run(project))
+    except AnalysisError as exc:
+        produced = [Failed("<project>", f"{codemod.id} cannot run: {exc}")]
     except Exception as exc:  # consolidate: ignore[EXC001] a codemod bug must not lose user files
         produced = [Failed("<project>", f"codemod {codemod.id} crashed: {exc!r}")]
+    formats: dict[str, TextFormat] = dict(project.formats)
+    changed = [o for o in produced if isinstance(o, Changed)]
     for outcome in produced:
         if isinstance(outcome, Changed):
-            if outcome.before is not None and outcome.after == outcome.before:
-                outcome = Unchanged(outcome.path)
-            else:
-                problem = syntax_problem(outcome.after, outcome.path)
-                if problem:
-                    outcome = Failed(outcome.path, f"output does not parse, not written: {problem}")
+            project.step("checking output", 1, len(changed))
+            outcome = _checked(outcome, formats.get(outcome.path))
         outcomes.append(outcome)
-    order = {Failed: 0, Refused: 1, Changed: 2, Unchanged: 3}
+    order = {Failed: 0, Skipped: 1, Refused: 2, Changed: 3, Unchanged: 4}
     outcomes.sort(key=lambda o: (o.path, order[type(o)]))
-    return MigrationPlan(codemod.id, project.root, tuple(outcomes))
+    return MigrationPlan(codemod.id, project.root, tuple(outcomes), codemod.applicability, formats)
+
+
+def _checked(change: Changed, text_format: TextFormat | None) -> Outcome:
+    """The change, or why it cannot be written: unchanged, output that does not parse, or
+    text the file's encoding cannot hold."""
+    if change.before is not None and change.after == change.before:
+        return Unchanged(change.path)
+    problem = syntax_problem(change.after, change.path)
+    if problem:
+        return Failed(change.path, f"output does not parse, not written: {problem}")
+    if text_format is not None:
+        try:
+            text_format.encode(change.after)
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start : exc.end]
+            line = exc.object.count("\n", 0, exc.start) + 1
+            return Failed(
+                change.path,
+                f"the new text has {bad!r} (line {line}), which the file's encoding"
+                f" ({text_format.encoding}) cannot hold; not written",
+            )
+    return change
 
 
 def syntax_problem(text: str, path: str = "<output>") -> str | None:
@@ -194,38 +336,68 @@ def render_diff(plan: MigrationPlan) -> str:
     return "".join(chunks)
 
 
-def _digest(text: str | None) -> str | None:
-    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 class WriteError(Exception):
     """Nothing was written: a target changed since it was read, or a file could not be written."""
 
 
 def apply(plan: MigrationPlan) -> list[Path]:
-    """Write every change atomically, all or nothing. Returns the written paths."""
-    staged: list[tuple[Path, str]] = []
+    """Write every change atomically, all or nothing, each file in its own encoding and line
+    ends. Returns the written paths. Raises WriteError (and writes nothing) when a target
+    changed since it was read, is read-only, a symlink or not a regular file, or a write fails."""
+    payloads: list[tuple[Path, bytes]] = []
+    for change in plan.changes:
+        target = plan.root / change.path
+        text_format = _unchanged_since_read(target, change, plan.formats.get(change.path))
+        try:
+            payloads.append((target, text_format.encode(change.after)))
+        except UnicodeEncodeError as exc:
+            raise WriteError(
+                f"nothing written: {change.path} cannot be written in {text_format.encoding}"
+                f" ({exc.reason})"
+            ) from None
     try:
-        for change in plan.changes:
-            target = plan.root / change.path
-            current = target.read_text(encoding="utf-8") if target.exists() else None
-            if _digest(current) != _digest(change.before):
-                raise WriteError(f"{change.path} changed since it was read; run the codemod again")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                fh.write(change.after)
-                fh.flush()
-                os.fsync(fh.fileno())
-            mode = stat.S_IMODE(target.stat().st_mode) if current is not None else 0o644
-            os.chmod(tmp, mode)
-            staged.append((target, tmp))
-    except (OSError, WriteError) as exc:
-        for _, tmp in staged:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, WriteError):
-            raise
-        raise WriteError(f"nothing written: {exc}") from exc
-    for target, tmp in staged:
-        os.replace(tmp, target)
-    return [target for target, _ in staged]
+        return write_many_atomic(payloads, root=plan.root)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise WriteError(f"nothing written: {where}{exc.strerror or exc}") from None
+
+
+def _unchanged_since_read(target: Path, change: Changed, known: TextFormat | None) -> TextFormat:
+    """The format to write `target` in; raises WriteError when it must not be written."""
+    try:
+        info = target.lstat()
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise WriteError(f"nothing written: cannot read {change.path}: {exc.strerror}") from None
+    if info is None:
+        if change.before is not None:
+            raise WriteError(f"nothing written: {change.path} was removed since it was read")
+        return known or TextFormat()
+    if change.before is None:
+        raise WriteError(
+            f"nothing written: {change.path} exists now, the codemod meant to create it;"
+            " run the codemod again"
+        )
+    if stat.S_ISLNK(info.st_mode):
+        raise WriteError(f"nothing written: {change.path} is a symbolic link")
+    if not stat.S_ISREG(info.st_mode):
+        raise WriteError(f"nothing written: {change.path} is not a regular file")
+    if not info.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        raise WriteError(f"nothing written: {change.path} is read-only")
+    try:
+        data = target.read_bytes()
+    except OSError as exc:
+        raise WriteError(f"nothing written: cannot read {change.path}: {exc.strerror}") from None
+    if known is not None and known.digest is not None:
+        if hashlib.sha256(data).hexdigest() != known.digest:
+            raise WriteError(f"{change.path} changed since it was read; run the codemod again")
+        return known
+    # Read by the codemod itself (a non-Python file) or given in memory: compare the text.
+    try:
+        current, found = decode_source(data, python=change.path.endswith(".py"))
+    except (SyntaxError, UnicodeDecodeError, LookupError):
+        current, found = None, TextFormat()
+    if current != change.before:
+        raise WriteError(f"{change.path} changed since it was read; run the codemod again")
+    return found

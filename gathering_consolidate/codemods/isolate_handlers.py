@@ -281,6 +281,7 @@ class IsolateHandlers(Codemod):
         packages = project.packages()
         helpers_needed: dict[str, str] = {}  # helper path -> module
         for path in sorted(project.files):
+            project.step("rewriting files", 1, len(project.files))
             findings = grouped.get(path)
             if not findings:
                 yield Unchanged(path)

@@ -117,6 +117,7 @@ class LintGuard(Codemod):
         desired: dict[str, list[str]] = {}
         refusals: list[Refused] = []
         for path in sorted(project.files):
+            project.step("checking files", 1, len(project.files))
             if not path.endswith(".py") or (excluded and path_matches(path, excluded)):
                 continue
             try:

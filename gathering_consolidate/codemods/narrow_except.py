@@ -274,6 +274,7 @@ class NarrowExcept(Codemod):
         modules = project_modules(project.files)
         packages = first_party(project.files)
         for path in sorted(project.files):
+            project.step(f"rewriting files (tier {tier or 'all'})", 1, len(project.files))
             findings = grouped.get(path)
             if not findings:
                 yield Unchanged(path)
@@ -300,6 +301,7 @@ class NarrowExcept(Codemod):
                     "an event-bus dispatch: catching everything is right there;"
                     " run isolate-handlers to make it explicit",
                     line,
+                    "event-bus dispatch",
                 )
             elif not types:
                 reason = evidence.get("narrow_reason") or "no exception mapping applies"
@@ -310,6 +312,7 @@ class NarrowExcept(Codemod):
                     f"the try body can raise {len(types)} types ({', '.join(types)}):"
                     " too many to name here; split the try or narrow it by hand",
                     line,
+                    "too many exception types",
                 )
             else:
                 actionable.append(finding)
@@ -339,6 +342,7 @@ class NarrowExcept(Codemod):
                     "the handler does work before re-raising (cleanup?): it must run for every"
                     " error, so narrowing it would be wrong; use `finally` or leave it",
                     line,
+                    "cleanup before re-raise",
                 )
                 continue
             try:

@@ -234,6 +234,7 @@ class SafeUpdateBuilder(Codemod):
         helper_users: set[str] = set()
         outcomes: list[Outcome] = []
         for path in sorted(trees):
+            project.step("rewriting files", 1, len(trees))
             text = project.files[path]
             if "join" not in text or "SET" not in text.upper():
                 continue

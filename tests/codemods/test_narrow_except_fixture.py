@@ -152,7 +152,7 @@ def test_narrow_except_tier1_then_lint_guard(tmp_path, fresh_database):
     assert len(remaining) < len(entries), (entries, remaining)
     assert ruff(app, "--select", GUARD).returncode == 0
     # Declaring phase 2 lists the tier-2 handlers still to fix (ruff would report them).
-    phase2 = cli("migrate", "lint-guard", str(app), "--tier", "2")
+    phase2 = cli("migrate", "lint-guard", str(app), "--tier", "2", "--verbose")
     assert "gathering/orchestration/scheduler.py" in phase2.stderr
 
 
