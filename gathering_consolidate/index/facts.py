@@ -13,6 +13,11 @@ Values are symbolic expressions, evaluated across modules by `graph.Index`:
 * `("attr", V, "x")`: attribute `x` of `V`.
 * `("const", "text")`: a string constant (route paths, prefixes).
 * `("or", V1, V2)`: the first of the two that resolves (`a or b`, `x if c else y`).
+* `("param", function, name)`: an untyped (or `Any`) parameter, typed by the index from what
+  the callers pass.
+* `("super", V)`: `super()` in a method of the class `V` names.
+* `("binop", V)`: `V / x`, `V + x`: the type of the left operand when it is a builtin or
+  standard-library instance (`Path / "x"` is a Path), else unknown.
 * `("item", V)`: `V[...]`: a generic alias of a class (`Connection[dict]`) is the class, an
   element of a typed container its element type; also what `for x in V` binds.
 * `("enter", V)`: what `with V as x` binds: what a `@contextmanager` function yields, else `V`.
@@ -103,6 +108,20 @@ _ITERATORS = frozenset(
     {"Iterator", "Generator", "Iterable", "AsyncIterator", "AsyncGenerator", "AsyncIterable"}
 )
 _ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated", "Annotated"})
+_TYPE_OF = frozenset({"type", "typing.Type", "Type"})
+#: Literal and comprehension expressions -> the builtin type they build.
+_LITERALS: dict[type, str] = {
+    ast.Dict: "dict",
+    ast.DictComp: "dict",
+    ast.List: "list",
+    ast.ListComp: "list",
+    ast.Tuple: "tuple",
+    ast.Set: "set",
+    ast.SetComp: "set",
+    ast.JoinedStr: "str",
+}
+#: How many distinct elements of a literal are kept as candidates for its element type.
+_LITERAL_ELEMENTS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,6 +422,9 @@ class _Collector:
             if base in ("typing.Union", "Union") and isinstance(inner, ast.Tuple):
                 members = [m for m in inner.elts if not _is_none(m)]
                 return self.annotation(members[0]) if len(members) == 1 else None
+            if base in _TYPE_OF:  # type[X]: the class itself
+                target = self.resolve_dotted(inner)
+                return ("name", target) if target is not None else None
             if (
                 base is not None
                 and base.rsplit(".", 1)[-1] in _CONTAINERS
@@ -430,12 +452,28 @@ class _Collector:
             inner = self.value(node.value, scope)
             return ("attr", inner, node.attr) if inner is not None else None
         if isinstance(node, ast.Call):
+            if (
+                isinstance(node.func, ast.Name)
+                and node.func.id == "super"
+                and scope is not None
+                and scope.cls is not None
+                and "super" not in scope.env
+            ):
+                return ("super", ("name", scope.cls))
             func = self.value(node.func, scope)
             return ("call", func) if func is not None else None
         if isinstance(node, ast.Await):
             return self.value(node.value, scope)
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return ("const", node.value)
+        literal = _LITERALS.get(type(node))
+        if literal is not None:
+            return self.literal(node, literal, scope)
+        if isinstance(node, ast.BinOp):  # `path / "x"`, `text + "!"`: typed as the left operand
+            left = self.value(node.left, scope)
+            return ("binop", left) if left is not None else None
+        if isinstance(node, ast.Constant) and node.value is not None:
+            return ("inst", ("name", type(node.value).__name__))
         if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or) and len(node.values) == 2:
             return _or(self.value(node.values[0], scope), self.value(node.values[1], scope))
         if isinstance(node, ast.IfExp):
@@ -448,6 +486,27 @@ class _Collector:
             inner = self.value(node.value, scope)
             return ("item", inner) if inner is not None else None
         return None
+
+    def literal(self, node: ast.AST, kind: str, scope: _Scope | None) -> Value:
+        """`[A, B]`, `{"k": v}`, `f"..."`, comprehensions: a builtin container (or `str`); lists,
+        tuples and sets keep an element type, the first of their first elements that
+        resolves (a bounded `or`), so `for cls in [A, B]: cls()` is typed."""
+        elements: list[ast.AST] = []
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            elements = [e for e in node.elts if not isinstance(e, ast.Starred)]
+        elif isinstance(node, ast.Dict):
+            elements = [v for v in node.values if v is not None]
+        element: Value = None
+        seen: list[Value] = []
+        for item in elements[:_LITERAL_ELEMENTS]:
+            value = self.value(item, scope)
+            if value is not None and value not in seen:
+                seen.append(value)
+        for value in reversed(seen):
+            element = value if element is None else ("or", value, element)
+        return (
+            ("inst", ("name", kind), element) if element is not None else ("inst", ("name", kind))
+        )
 
     def yields(self, node: ast.AST | None) -> Value:
         """What a generator (or `@contextmanager`) function yields, from its return annotation:
@@ -758,7 +817,13 @@ class _Collector:
                 if generator.is_async and state is not None:
                     state.constructs.append(AsyncConstruct("async comprehension", node.lineno))
                 self.expr(generator.iter, inner, state, "other")
-                self.bind(generator.target, None, inner, None)
+                iterated = self.value(generator.iter, inner)
+                self.bind(
+                    generator.target,
+                    ("item", iterated) if iterated is not None else None,
+                    inner,
+                    None,
+                )
                 for condition in generator.ifs:
                     self.expr(condition, inner, state, "other")
             if isinstance(node, ast.DictComp):
@@ -891,7 +956,8 @@ class _Collector:
                 value = ("call", depends) if depends[0] != "inst" else depends
             annotation_text = ast.unparse(arg.annotation) if arg.annotation is not None else None
             params.append(Param(arg.arg, value, depends, annotation_text))
-            scope.env[arg.arg] = value
+            # Untyped (or `Any`): what the callers pass, inferred by the index.
+            scope.env[arg.arg] = value if value is not None else ("param", qualname, arg.arg)
         for extra in (args.vararg, args.kwarg):
             if extra is not None:
                 scope.env[extra.arg] = None

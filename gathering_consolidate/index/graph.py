@@ -8,7 +8,21 @@ Entities that values evaluate to:
 * `("module", "pkg.mod")`;
 * `("ext", "psycopg.connect")`: something outside the project, by its dotted name;
 * `("extinst", "psycopg.Connection")`: an instance of an external class, so that methods called
-  on it have a dotted name too (`psycopg.Connection.execute`).
+  on it have a dotted name too (`psycopg.Connection.execute`);
+* `("union", (e1, e2))`: one of several (a parameter whose callers pass different classes).
+
+`None` is unknown: a call whose callee evaluates to None is unresolved (`targets` holds None),
+never "calls nothing".
+
+Untyped parameters (no annotation, or `Any`) take their type from the callers: after a first
+pass over the call graph, the arguments every resolved call site passes are evaluated; one class
+types the parameter, several make a union, any caller whose argument stays unknown leaves it
+partial (`partial_params`). The passes repeat while they type something new, at most
+`PARAM_ROUNDS` times.
+
+Every walk terminates by construction: evaluation is memoised with a cycle guard and a depth
+bound (`MAX_DEPTH`; deeper chains are unknown and listed in `incomplete`), class hierarchies
+and router mounts carry a visited set and a bound, unions keep at most `MAX_UNION` members.
 
 Names resolve the way Python binds them: through each module's imports (following re-exports
 from package `__init__` modules), module globals, class attributes (assigned in the class body or
@@ -17,6 +31,7 @@ as `self.x = ...` in any method, including base classes), annotations and return
 
 from __future__ import annotations
 
+import builtins
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -28,6 +43,28 @@ if TYPE_CHECKING:  # imported when a graph is built: it costs ~0.1 s of every ru
 from .facts import ROUTE_ADDERS, Call, ClassInfo, Function, ModuleFacts, Value
 
 Entity = tuple[Any, ...] | None
+
+#: Nested evaluations deeper than this are unknown (a re-export chain, an attribute chain).
+MAX_DEPTH = 80
+#: Rounds of caller-based parameter typing after the first pass.
+PARAM_ROUNDS = 3
+#: At most this many members in a union type.
+MAX_UNION = 4
+#: At most this many classes in one MRO.
+MAX_MRO = 64
+_BUILTIN_NAMES = frozenset(dir(builtins)) | {"object"}
+#: Builtin types: calling one builds an instance.
+_BUILTIN_TYPES = frozenset(
+    {"str", "bytes", "bytearray", "int", "float", "bool", "complex", "list", "dict", "set"}
+    | {"frozenset", "tuple", "object", "range", "memoryview", "slice"}
+)
+#: Methods of `str`/`bytes` that return the same type; `split` and co. return a list of it.
+_SAME_TYPE = frozenset(
+    {"strip", "lstrip", "rstrip", "lower", "upper", "replace", "format", "join", "title"}
+    | {"casefold", "removeprefix", "removesuffix", "zfill", "center", "ljust", "rjust"}
+    | {"capitalize", "swapcase", "expandtabs", "translate", "format_map"}
+)
+_SPLITS = frozenset({"split", "rsplit", "splitlines"})
 
 #: Methods of typed containers that return an element (`queue.get()`, `items.pop()`).
 _ELEMENT_GETTERS = frozenset(
@@ -70,7 +107,9 @@ class Route:
 @dataclass(frozen=True, slots=True)
 class Target:
     """What a call site resolves to: a project function (`kind` "func", also for constructors,
-    which resolve to `__init__`) or an external dotted name (`kind` "ext")."""
+    which resolve to `__init__`), a project class with no `__init__` of its own or of a base
+    (`kind` "class": constructing it runs no project code) or an external dotted name (`kind`
+    "ext")."""
 
     kind: str
     name: str
@@ -85,8 +124,12 @@ class Index:
         self,
         facts: Iterable[ModuleFacts],
         returns: Mapping[str, str] | None = None,
+        known_modules: Iterable[str] = (),
     ) -> None:
         self.returns = dict(returns or {})
+        #: Top-level packages (besides the standard library and builtins) whose call results
+        #: may be named opaquely (`jwt.decode()`), so that methods called on them have a name.
+        self.known_modules = frozenset(known_modules)
         self.modules: dict[str, ModuleFacts] = {}
         self.paths: dict[str, str] = {}  # function qualname -> file path
         self.functions: dict[str, Function] = {}
@@ -131,9 +174,20 @@ class Index:
         self._values: dict[Value, Entity] = {}
         self._results: dict[str, Entity] = {}
         self._active: set[Any] = set()
+        self._depth = 0
         self._mro: dict[str, list[str]] = {}
+        #: Values whose evaluation hit `MAX_DEPTH` (bounded, for the evidence of findings).
+        self.incomplete: list[Value] = []
+        #: (function, parameter) -> the entity inferred from its callers.
+        self.param_types: dict[tuple[str, str], Entity] = {}
+        #: (function, parameter) typed from some callers while others pass something unknown.
+        self.partial_params: set[tuple[str, str]] = set()
         self.targets: dict[str, list[Target | None]] = {}
+        #: (function, call index) -> further targets of a call on a union (the first is in
+        #: `targets`).
+        self.alternatives: dict[tuple[str, int], list[Target]] = {}
         self.graph = self._build_graph()
+        self._infer_params()
         self.routes: dict[str, list[Route]] = self._find_routes()
 
     # -- name resolution ---------------------------------------------------------------------
@@ -146,11 +200,17 @@ class Index:
             return memo[key]
         if active in self._active:
             return None
+        if self._depth >= MAX_DEPTH:
+            if len(self.incomplete) < 20:
+                self.incomplete.append(key)
+            return None  # not memoised: a shallower evaluation may still resolve it
         self._active.add(active)
+        self._depth += 1
         try:
             result = compute()
         finally:
             self._active.discard(active)
+            self._depth -= 1
         memo[key] = result
         return result
 
@@ -259,7 +319,24 @@ class Index:
                 return entity
             if entity is not None and len(entity) > 2:  # an element of a typed container
                 return entity[2]  # type: ignore[misc]
+            if entity is not None and entity[0] == "extinst":
+                if entity[1] in ("str", "bytes"):
+                    return entity
+                if "()" in entity[1] and self._opaque_ok(entity[1]):
+                    return ("extinst", f"{entity[1]}[]")  # an element of an opaque result
             return None
+        if kind == "const":
+            return ("extinst", "str")
+        if kind == "binop":
+            entity = self.evaluate(value[1])
+            if entity is not None and entity[0] == "extinst" and self._opaque_ok(entity[1]):
+                return entity
+            return None
+        if kind == "param":  # an untyped parameter: what its callers pass
+            return self.param_types.get((value[1], value[2]))
+        if kind == "super":  # `super()` in a method of the class `value[1]` names
+            entity = self.evaluate(value[1])
+            return ("super", entity[1]) if entity is not None and entity[0] == "class" else None
         if kind == "enter":  # `with x as y`: a @contextmanager yields, other objects are `y`
             inner = value[1]
             if inner and inner[0] == "call":
@@ -282,8 +359,17 @@ class Index:
         if entity is None:
             return None
         kind, dotted = entity[0], entity[1]
+        if kind == "union":
+            return _union(self.attribute(member, name) for member in dotted)
         if kind == "module":
             return self.member(dotted, name)
+        if kind == "super":  # the next class in the MRO that defines it
+            for cls in self.mro(dotted)[1:]:
+                if f"{cls}.{name}" in self.functions:
+                    return ("func", f"{cls}.{name}")
+            for base in self.external_bases(dotted):
+                return ("ext", f"{base}.{name}")
+            return ("ext", f"object.{name}")
         if kind in ("class", "inst"):
             for cls in self.mro(dotted):
                 method = f"{cls}.{name}"
@@ -310,6 +396,8 @@ class Index:
         if entity is None:
             return None
         kind, dotted = entity[0], entity[1]
+        if kind == "union":
+            return _union(self.call_result(member) for member in dotted)
         if kind == "elemfn":
             return entity[2]  # type: ignore[misc]
         if kind == "class":
@@ -326,8 +414,15 @@ class Index:
             if dotted in self.returns:
                 return ("extinst", self.returns[dotted])
             last = dotted.rsplit(".", 1)[-1]
-            if last[:1].isupper():
+            if last[:1].isupper() or dotted in _BUILTIN_TYPES:
                 return ("extinst", dotted)
+            owner = dotted.rsplit(".", 1)[0] if "." in dotted else ""
+            if owner in ("str", "bytes") and last in _SAME_TYPE:
+                return ("extinst", owner)
+            if owner in ("str", "bytes") and last in _SPLITS:
+                return ("extinst", "list", ("extinst", owner))  # type: ignore[return-value]
+            if self._opaque_ok(dotted):
+                return ("extinst", f"{dotted}()")  # a value of a known package, type unnamed
             return None
         if kind == "extinst":
             produced = self.returns.get(f"{dotted}.__call__")
@@ -338,18 +433,24 @@ class Index:
 
     # -- classes -----------------------------------------------------------------------------
     def mro(self, cls: str) -> list[str]:
+        """The project classes `cls` inherits from, itself first (at most `MAX_MRO`; a cycle
+        of bases or a chain deeper than `MAX_DEPTH` stops there)."""
         if cls in self._mro:
             return self._mro[cls]
         self._mro[cls] = [cls]  # guards against cycles while computing
         order = [cls]
         info = self.classes.get(cls)
-        if info is not None:
-            for base in info.bases:
-                entity = self.evaluate(base)
-                if entity is not None and entity[0] == "class":
-                    for item in self.mro(entity[1]):
-                        if item not in order:
-                            order.append(item)
+        if info is not None and self._depth < MAX_DEPTH:
+            self._depth += 1
+            try:
+                for base in info.bases:
+                    entity = self.evaluate(base)
+                    if entity is not None and entity[0] == "class":
+                        for item in self.mro(entity[1]):
+                            if item not in order and len(order) < MAX_MRO:
+                                order.append(item)
+            finally:
+                self._depth -= 1
         self._mro[cls] = order
         return order
 
@@ -378,7 +479,23 @@ class Index:
 
     # -- calls -------------------------------------------------------------------------------
     def target(self, call: Call) -> Target | None:
+        found = self.targets_of(call)
+        return found[0] if found else None
+
+    def targets_of(self, call: Call) -> list[Target]:
+        """Every target of a call: one, or one per member of a union (empty: unresolved)."""
         entity = self.evaluate(call.callee)
+        members = entity[1] if entity is not None and entity[0] == "union" else (entity,)
+        found: list[Target] = []
+        for member in members:
+            target = self._entity_target(member)
+            if target is None:
+                return []  # one unknown member leaves the call unknown
+            if target not in found:
+                found.append(target)
+        return found
+
+    def _entity_target(self, entity: Entity) -> Target | None:
         if entity is None:
             return None
         kind, dotted = entity[0], entity[1]
@@ -391,9 +508,13 @@ class Index:
                 if f"{cls}.__init__" in self.functions:
                     return Target("func", f"{cls}.__init__", constructor=True)
             bases = self.external_bases(dotted)
-            return Target("ext", bases[0], constructor=True) if bases else None
+            if bases:
+                return Target("ext", bases[0], constructor=True)
+            return Target("class", dotted, constructor=True)
         if kind == "ext":
             return Target("ext", dotted)
+        if kind == "extinst":  # calling an external object: its class's `__call__`
+            return Target("ext", f"{dotted}.__call__")
         if kind == "inst":
             call_method = self.attribute(entity, "__call__")
             if call_method is not None and call_method[0] == "func":
@@ -406,18 +527,107 @@ class Index:
         graph = nx.DiGraph()
         for qualname, function in self.functions.items():
             graph.add_node(qualname, is_async=function.is_async, path=self.paths[qualname])
+        self._add_edges(graph)
+        return graph
+
+    def _add_edges(self, graph: nx.DiGraph) -> None:
+        self.alternatives = {}
         for qualname, function in self.functions.items():
             targets: list[Target | None] = []
             for index, call in enumerate(function.calls):
-                target = self.target(call)
-                targets.append(target)
-                if target is not None and target.kind == "func":
+                found = self.targets_of(call)
+                targets.append(found[0] if found else None)
+                if len(found) > 1:
+                    self.alternatives[(qualname, index)] = found[1:]
+                for target in found:
+                    if target.kind != "func":
+                        continue
                     if graph.has_edge(qualname, target.name):
-                        graph.edges[qualname, target.name]["sites"].append(index)
+                        sites = graph.edges[qualname, target.name]["sites"]
+                        if index not in sites:
+                            sites.append(index)
                     else:
                         graph.add_edge(qualname, target.name, sites=[index])
             self.targets[qualname] = targets
-        return graph
+
+    def all_targets(self, qualname: str, index: int) -> list[Target]:
+        """The target of call `index` of `qualname` and its alternatives (empty: unknown)."""
+        first = self.targets[qualname][index]
+        if first is None:
+            return []
+        return [first, *self.alternatives.get((qualname, index), ())]
+
+    # -- parameters typed by their callers ------------------------------------------------------
+    def _untyped_params(self) -> dict[str, list[tuple[int, str]]]:
+        """Function -> (position, name) of its parameters that have no type of their own."""
+        found: dict[str, list[tuple[int, str]]] = {}
+        for qualname, function in self.functions.items():
+            skip_first = function.cls is not None and function.kind != "staticmethod"
+            for position, param in enumerate(function.params):
+                if skip_first and position == 0:
+                    continue
+                if param.value is None:
+                    found.setdefault(qualname, []).append((position, param.name))
+        return found
+
+    def _argument(self, caller: str, site: int, callee: str, position: int, name: str) -> Value:
+        """The value the call `site` of `caller` passes for parameter `name` of `callee`,
+        "missing" when it passes none (the default applies)."""
+        call = self.functions[caller].calls[site]
+        for keyword, value in call.kwargs:
+            if keyword == name:
+                return value
+        function = self.functions[callee]
+        offset = 0
+        if function.cls is not None and function.kind != "staticmethod":
+            offset = 1  # bound: `obj.method(a)`, `Class(a)` -> `__init__(self, a)`
+            receiver = call.callee[1] if call.callee and call.callee[0] == "attr" else None
+            if function.kind == "method" and receiver is not None:
+                owner = self.evaluate(receiver)
+                if owner is not None and owner[0] == "class":
+                    offset = 0  # `Class.method(obj, a)`: unbound
+        slot = position - offset
+        if 0 <= slot < len(call.args):
+            return call.args[slot]
+        return ("missing",)
+
+    def _infer_params(self) -> None:
+        untyped = self._untyped_params()
+        if not untyped:
+            return
+        for _ in range(PARAM_ROUNDS):
+            inferred: dict[tuple[str, str], Entity] = {}
+            partial: set[tuple[str, str]] = set()
+            for qualname, params in untyped.items():
+                callers = self.callers(qualname)
+                if not callers:
+                    continue
+                for position, name in params:
+                    members: list[Entity] = []
+                    unknown = False
+                    for caller, site in callers:
+                        value = self._argument(caller, site, qualname, position, name)
+                        if value == ("missing",):
+                            continue
+                        entity = self.evaluate(value)
+                        if entity is None or entity[0] == "module":
+                            unknown = True
+                            continue
+                        members.append(entity)
+                    typed = _union(members)
+                    if typed is not None:
+                        inferred[(qualname, name)] = typed
+                        if unknown:
+                            partial.add((qualname, name))
+            if inferred == self.param_types:
+                break
+            self.param_types = inferred
+            self.partial_params = partial
+            self._names.clear()
+            self._values.clear()
+            self._results.clear()
+            self.graph.remove_edges_from(list(self.graph.edges))
+            self._add_edges(self.graph)
 
     def callers(self, qualname: str) -> list[tuple[str, int]]:
         """(caller, call index) of every resolved call to `qualname`."""
@@ -430,11 +640,21 @@ class Index:
         ]
 
     # -- routes ------------------------------------------------------------------------------
+    def _opaque_ok(self, dotted: str) -> bool:
+        """Whether a value from `dotted` may be named opaquely: it comes from a builtin, the
+        standard library or a known package (so calls on it stay in that package)."""
+        head = dotted.split(".", 1)[0].split("(", 1)[0]
+        return (
+            head in _BUILTIN_NAMES or head in sys.stdlib_module_names or head in self.known_modules
+        )
+
     def is_router(self, value: Value) -> bool | None:
         """True for an APIRouter/FastAPI object, False for something else, None if unknown."""
         entity = self.evaluate(value)
         if entity is None:
             return None
+        if entity[0] == "extinst" and "()" in entity[1]:
+            return None  # an opaque result: could be a router
         if entity[0] == "extinst":
             return entity[1] in ROUTER_CLASSES
         if entity[0] == "inst":
@@ -514,5 +734,26 @@ class Index:
         return found[0] if found else None
 
 
-def build_index(facts: Iterable[ModuleFacts], returns: Mapping[str, str] | None = None) -> Index:
-    return Index(facts, returns)
+def _union(members: Iterable[Entity]) -> Entity:
+    """One entity for several: itself when they agree, a union of at most `MAX_UNION`
+    members, None when any member is unknown or there are none."""
+    found: list[tuple[Any, ...]] = []
+    for member in members:
+        if member is None:
+            return None
+        for item in member[1] if member[0] == "union" else (member,):
+            if item not in found:
+                found.append(item)
+    if not found:
+        return None
+    if len(found) == 1:
+        return found[0]
+    return ("union", tuple(found[:MAX_UNION]))
+
+
+def build_index(
+    facts: Iterable[ModuleFacts],
+    returns: Mapping[str, str] | None = None,
+    known_modules: Iterable[str] = (),
+) -> Index:
+    return Index(facts, returns, known_modules)

@@ -19,6 +19,14 @@ class AsyncWithoutAwait(AsyncCheck):
     only build a response are the usual cases. (Functions that do reach a blocking call are
     ASY001 findings instead.)
 
+    Only claimed where the whole synchronous call tree is known: every call resolves to the
+    project's own code (followed), the standard library, a builtin, or a package of the
+    `[known]` list of `rules/blocking.toml`. Where some call stays unknown (a method of a value
+    the index could not type, a third-party wrapper nobody catalogued), the finding is `INFO`
+    and says it could not tell, naming the unknown calls (evidence `unknown_calls`); list the
+    package under the `known-modules` option, or the call under `blocking-calls`, to settle it.
+    Unknown is never read as "does not block".
+
     Not reported: interface stubs whose body is only `...`, `pass` or `raise
     NotImplementedError`; methods that override an async method of a project base class, or
     that may override one of an external base class; the async protocol methods
@@ -95,7 +103,28 @@ class AsyncWithoutAwait(AsyncCheck):
                 return {"id": user["id"]}
             """,
             line=6,
-            evidence={"route": "GET /auth/me"},
+            evidence={"route": "GET /auth/me", "unknown_calls": []},
+        ),
+        Invalid(
+            """
+            import vendor_db  # a third-party wrapper no catalogue lists
+
+            async def count_users():
+                return vendor_db.count("users")
+            """,
+            line=3,
+            message="could not tell whether it blocks",
+            evidence={
+                "unknown_calls": [
+                    {
+                        "call": "vendor_db.count",
+                        "resolved": "vendor_db.count",
+                        "path": "app/module.py",
+                        "line": 4,
+                        "function": "app.module.count_users",
+                    }
+                ]
+            },
         ),
     ]
 
@@ -117,6 +146,27 @@ class AsyncWithoutAwait(AsyncCheck):
                     continue  # may implement an async method of a framework base class
             route = route_label(analysis, qualname)
             what = f"route handler {route}" if route else f"`{function.name}`"
+            unknown = analysis.unknown_calls(qualname)
+            if unknown:
+                named = ", ".join(f"`{u['call']}()` ({u['path']}:{u['line']})" for u in unknown[:3])
+                more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+                message = (
+                    f"{what} is `async def` and never awaits, but could not tell whether it"
+                    f" blocks: {named}{more} stayed unknown; add the package to the ASY"
+                    " `known-modules` option, or the call to `blocking-calls`, to settle it"
+                )
+                severity: Severity | None = Severity.INFO
+                reason = "could not tell: some calls stay unknown"
+            else:
+                message = (
+                    f"{what} is `async def` but never awaits and reaches no blocking call;"
+                    " make it a plain `def` or await something"
+                )
+                severity = None
+                reason = (
+                    "nothing blocks here: neither codemod applies; keep `async def` while it"
+                    " only does in-memory work, make it `def` before it does blocking work"
+                )
             yield make_finding(
                 self,
                 analysis,
@@ -126,14 +176,8 @@ class AsyncWithoutAwait(AsyncCheck):
                 function.col,
                 function.line,
                 None,
-                f"{what} is `async def` but never awaits and reaches no blocking call;"
-                " make it a plain `def` or await something",
+                message,
                 f"async def {function.name}",
-                {
-                    "route": route,
-                    "strategy": "none",
-                    "strategy_reason": "nothing blocks here: neither codemod applies; keep"
-                    " `async def` while it only does in-memory work, make it `def` before it"
-                    " does blocking work",
-                },
+                {"route": route, "strategy": "none", "strategy_reason": reason},
+                severity=severity,
             )

@@ -119,8 +119,97 @@ class BlockingCallInAsync(AsyncCheck):
                 clock.sleep(1)
             """
         ),
+        Valid(
+            """
+            import boto3
+
+            s3 = boto3.client("s3")
+
+            async def download_link(key: str):
+                # signs locally: listed as non-blocking although other client calls block
+                return s3.generate_presigned_url("get_object", Params={"Key": key})
+            """
+        ),
     ]
     INVALID = [
+        Invalid(
+            """
+            from app.db import get_db
+
+            class ItemStore:
+                def __init__(self):
+                    self.db = get_db()  # no annotation: typed from the factory
+
+                def load(self, item_id):
+                    return self.db.execute("SELECT * FROM items WHERE id = %s", (item_id,))
+
+            async def show(item_id: int):
+                return ItemStore().load(item_id)
+            """,
+            files=_DB_FILES,
+            line=11,
+            evidence={
+                "chain": [
+                    "app.module.show",
+                    "app.module.ItemStore.load",
+                    "app.db.DatabaseService.execute",
+                ],
+                "source": "project",
+            },
+        ),
+        Invalid(
+            """
+            from typing import Any
+            from app.db import DatabaseService
+
+            class Reports:
+                def __init__(self, db: Any):
+                    self.db = db  # `Any`: typed from what the callers pass
+
+                def totals(self):
+                    return self.db.execute("SELECT count(*) FROM items")
+
+            def summarize(store):  # no annotation: typed from the callers
+                return store.totals()
+
+            def build():
+                return summarize(Reports(DatabaseService("postgresql://")))
+
+            async def dashboard():
+                return build()
+            """,
+            files=_DB_FILES,
+            line=18,
+            evidence={
+                "chain": [
+                    "app.module.dashboard",
+                    "app.module.build",
+                    "app.module.summarize",
+                    "app.module.Reports.totals",
+                    "app.db.DatabaseService.execute",
+                ]
+            },
+        ),
+        Invalid(
+            """
+            import smtplib
+
+            class Mailer:  # a wrapper class around a blocking client
+                def __init__(self, host):
+                    self.host = host
+
+                def send(self, to, body):
+                    with smtplib.SMTP(self.host) as smtp:
+                        smtp.sendmail("noreply@example.com", [to], body)
+
+            mailer = Mailer("localhost")
+
+            async def notify(to: str):
+                mailer.send(to, "hello")
+            """,
+            line=14,
+            evidence={"root": "smtplib.SMTP", "source": "project", "root_source": "catalogue"},
+        ),
         Invalid(
             """
             import time
@@ -129,7 +218,12 @@ class BlockingCallInAsync(AsyncCheck):
                 time.sleep(1)
             """,
             line=4,
-            evidence={"chain": ["app.module.pause", "time.sleep"], "route": None},
+            evidence={
+                "chain": ["app.module.pause", "time.sleep"],
+                "route": None,
+                "source": "catalogue",
+                "unknown_calls": [],
+            },
             message="blocks the event loop",
         ),
         Invalid(

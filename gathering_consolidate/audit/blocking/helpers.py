@@ -4,15 +4,22 @@ of the call graph that every ASY check reads (built once per run, memoized on th
 Reachability is computed backwards from the blocking roots with a multi-source breadth-first
 search over synchronous call edges, so each function gets its shortest chain to a root once,
 however many async functions call it.
+
+Unknown is an answer of its own: a call the index cannot resolve, or that leaves the project for
+a package neither the standard library nor `[known]` in `rules/blocking.toml`, may block.
+`Analysis.unknown_calls(f)` lists them for `f`'s synchronous call tree (bounded), so that no
+check claims "does not block" where it could not tell, and findings say what stayed unknown.
 """
 
 from __future__ import annotations
 
+import builtins
 import fnmatch
 import functools
 import hashlib
 import json
 import re
+import sys
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +33,7 @@ from ..base import Check, FileContext, Option, ProjectCheck, ProjectContext, mod
 if TYPE_CHECKING:
     from .strategies import Plans
 
-COLLECTOR = "asy.module_facts"
+COLLECTOR = "asy.module_facts:2"  # bump when the facts change shape (cached per file)
 
 #: Options shared by the ASY checks (set them once in `[tool.gathering-consolidate.checks.ASY]`).
 OPTIONS = {
@@ -36,7 +43,19 @@ OPTIONS = {
     "db-calls": Option(
         [], "Extra project DB-service calls (blocking, and converted by codemod `async-db`)."
     ),
+    "known-modules": Option(
+        [],
+        "Third-party packages known not to block beyond the `blocking-calls` they have (calls"
+        " into them are then not unknown).",
+    ),
 }
+
+#: Bounds of the walk over a function's synchronous call tree for unknown calls.
+TREE_DEPTH = 32
+TREE_FUNCTIONS = 400
+#: At most this many unknown calls in a finding's evidence.
+UNKNOWN_SHOWN = 10
+_BUILTINS = frozenset(dir(builtins)) | {"object"}
 
 ASYNC_TO_DEF = Fix(
     "Make the handler a plain `def` (FastAPI runs it in its threadpool)",
@@ -57,9 +76,10 @@ class Pattern:
     pattern: str
     suggestion: str
     db: bool = False
+    origin: str = "catalogue"  # "catalogue" (rules/blocking.toml) or "config" (the options)
 
 
-def parse_entry(entry: str, where: str, db: bool = False) -> Pattern:
+def parse_entry(entry: str, where: str, db: bool = False, origin: str = "catalogue") -> Pattern:
     """`"time.sleep -> asyncio.sleep"` -> Pattern("time.sleep", "asyncio.sleep")."""
     if not isinstance(entry, str) or not entry.strip():
         raise ConfigError(f"{where}: entries must be `pattern -> suggestion` strings")
@@ -67,7 +87,7 @@ def parse_entry(entry: str, where: str, db: bool = False) -> Pattern:
     pattern = pattern.strip()
     if not re.fullmatch(r"[\w.*?\[\]!-]+", pattern):
         raise ConfigError(f"{where}: `{pattern}` is not a dotted-name pattern")
-    return Pattern(pattern, suggestion.strip(), db)
+    return Pattern(pattern, suggestion.strip(), db, origin)
 
 
 class Matcher:
@@ -104,40 +124,76 @@ class Rules:
     loop_bound: Matcher
     executors: Matcher
     returns: Mapping[str, str]
+    non_blocking: Matcher = field(default_factory=lambda: Matcher([]))
+    known_modules: frozenset[str] = frozenset()
 
     def key(self) -> str:
         data = [
-            [(p.pattern, p.suggestion, p.db) for p in self.blocking.patterns],
+            [(p.pattern, p.suggestion, p.db, p.origin) for p in self.blocking.patterns],
             [p.pattern for p in self.loop_bound.patterns],
             [p.pattern for p in self.executors.patterns],
             sorted(self.returns.items()),
+            [p.pattern for p in self.non_blocking.patterns],
+            sorted(self.known_modules),
         ]
         return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:16]
 
+    def blocking_pattern(self, name: str) -> Pattern | None:
+        """The [blocking]/[db] entry (or option) `name` matches, unless [non-blocking] says
+        otherwise."""
+        if self.non_blocking.match(name) is not None:
+            return None
+        return self.blocking.match(name)
+
+    def is_known(self, name: str) -> bool:
+        """An external call whose blocking is known (listed, or in a package whose blocking
+        calls are listed: the standard library, builtins, [known] modules)."""
+        if self.blocking.match(name) is not None or self.non_blocking.match(name) is not None:
+            return True
+        head = re.split(r"[.(\[]", name, maxsplit=1)[0]  # `open().read`, `sorted()[].x`
+        return head in _BUILTINS or head in sys.stdlib_module_names or head in self.known_modules
+
 
 @functools.lru_cache(maxsize=16)
-def _rules_cached(extra_blocking: tuple[str, ...], extra_db: tuple[str, ...]) -> Rules:
+def _rules_cached(
+    extra_blocking: tuple[str, ...], extra_db: tuple[str, ...], extra_known: tuple[str, ...] = ()
+) -> Rules:
     data = load_rule_data("blocking")
     where = "rules/blocking.toml"
     blocking = [parse_entry(e, f"{where} [blocking]") for e in data["blocking"]["calls"]]
     blocking += [parse_entry(e, f"{where} [db]", db=True) for e in data["db"]["calls"]]
     option = "[tool.gathering-consolidate.checks.ASY]"
-    blocking += [parse_entry(e, f"{option} blocking-calls") for e in extra_blocking]
-    blocking += [parse_entry(e, f"{option} db-calls", db=True) for e in extra_db]
+    blocking += [
+        parse_entry(e, f"{option} blocking-calls", origin="config") for e in extra_blocking
+    ]
+    blocking += [parse_entry(e, f"{option} db-calls", db=True, origin="config") for e in extra_db]
     # User entries win over defaults for the same name: most specific (latest) first.
     ordered = list(reversed(blocking))
+    known = [*data.get("known", {}).get("modules", []), *extra_known]
+    for module in known:
+        if not isinstance(module, str) or not re.fullmatch(r"[\w.]+", module):
+            raise ConfigError(f"{where} [known] / {option} known-modules: `{module}` is not a name")
     return Rules(
         blocking=Matcher(ordered),
         loop_bound=Matcher([parse_entry(e, where) for e in data["loop-bound"]["calls"]]),
         executors=Matcher([parse_entry(e, where) for e in data["executors"]["calls"]]),
         returns=dict(data.get("returns", {})),
+        non_blocking=Matcher(
+            [
+                parse_entry(e, f"{where} [non-blocking]")
+                for e in data.get("non-blocking", {}).get("calls", [])
+            ]
+        ),
+        known_modules=frozenset(m.split(".", 1)[0] for m in known),
     )
 
 
 def load_rules(options: Mapping[str, Any] | None = None) -> Rules:
     options = options or {}
     return _rules_cached(
-        tuple(options.get("blocking-calls") or ()), tuple(options.get("db-calls") or ())
+        tuple(options.get("blocking-calls") or ()),
+        tuple(options.get("db-calls") or ()),
+        tuple(options.get("known-modules") or ()),
     )
 
 
@@ -177,6 +233,7 @@ class Hit:
     suggestion: str
     db: bool
     lazy: bool
+    source: str = "catalogue"  # where the knowledge came from: catalogue, config, project
 
 
 @dataclass
@@ -189,6 +246,8 @@ class Analysis:
     loop_bound: dict[str, tuple[str, ...]] = field(default_factory=dict)  # sync fn -> chain
     _strict: dict[str, tuple[int, str]] = field(default_factory=dict)
     _lazy: dict[str, tuple[int, str]] = field(default_factory=dict)
+    _own_unknown: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _tree_unknown: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     # -- helpers -------------------------------------------------------------------------------
     def function(self, qualname: str) -> Function:
@@ -251,8 +310,81 @@ class Analysis:
         return None
 
     def is_db(self, root: str) -> bool:
-        pattern = self.rules.blocking.match(root)
+        pattern = self.rules.blocking_pattern(root)
         return bool(pattern and pattern.db)
+
+    # -- unknown calls ---------------------------------------------------------------------------
+    def own_unknown(self, qualname: str) -> list[dict[str, Any]]:
+        """The calls of `qualname` itself that may block for all we know: unresolved, or into
+        a third-party package the catalogue does not cover. Awaited external calls are async
+        APIs and do not count; calls in nested functions and lambdas are not made here."""
+        if qualname in self._own_unknown:
+            return self._own_unknown[qualname]
+        index = self.index
+        function = index.functions[qualname]
+        found: list[dict[str, Any]] = []
+        for i, call in enumerate(function.calls):
+            if call.usage == "await":
+                continue  # an awaited call is an async API (or analysed on its own)
+            targets = index.all_targets(qualname, i)
+            if not targets:
+                resolved = None
+            elif all(t.kind != "ext" or self.rules.is_known(t.name) for t in targets):
+                continue
+            else:
+                resolved = next(t.name for t in targets if t.kind == "ext")
+            found.append(
+                {
+                    "call": call.text,
+                    "resolved": resolved,
+                    "path": self.paths[qualname],
+                    "line": call.line,
+                    "function": qualname,
+                }
+            )
+        self._own_unknown[qualname] = found
+        return found
+
+    def unknown_calls(self, qualname: str) -> list[dict[str, Any]]:
+        """The unknown calls of `qualname` and of the synchronous project functions it calls,
+        transitively (breadth-first, with a visited set; at most `TREE_FUNCTIONS` functions and
+        `TREE_DEPTH` calls deep: past either bound the rest of the tree is itself reported
+        unknown). At most `UNKNOWN_SHOWN` entries, nearest first."""
+        if qualname in self._tree_unknown:
+            return self._tree_unknown[qualname]
+        index = self.index
+        found: list[dict[str, Any]] = []
+        visited = {qualname}
+        queue: deque[tuple[str, int]] = deque([(qualname, 0)])
+        while queue and len(found) < UNKNOWN_SHOWN:
+            current, depth = queue.popleft()
+            found.extend(self.own_unknown(current)[: UNKNOWN_SHOWN - len(found)])
+            function = index.functions[current]
+            for i, call in enumerate(function.calls):
+                for target in index.all_targets(current, i):
+                    if target.kind != "func" or target.name in visited:
+                        continue
+                    callee = index.functions[target.name]
+                    if callee.is_async:
+                        continue  # awaited: analysed on its own; not awaited: it does not run
+                    if depth + 1 > TREE_DEPTH or len(visited) >= TREE_FUNCTIONS:
+                        found.append(
+                            {
+                                "call": call.text,
+                                "resolved": target.name,
+                                "path": self.paths[current],
+                                "line": call.line,
+                                "function": current,
+                                "reason": "call tree too large to follow"
+                                f" ({TREE_FUNCTIONS} functions, {TREE_DEPTH} deep)",
+                            }
+                        )
+                        queue.clear()
+                        break
+                    visited.add(target.name)
+                    queue.append((target.name, depth + 1))
+        self._tree_unknown[qualname] = found[:UNKNOWN_SHOWN]
+        return self._tree_unknown[qualname]
 
 
 def _reach(
@@ -269,15 +401,14 @@ def _reach(
     for qualname, function in functions.items():
         if function.is_async:
             continue
-        for i, target in enumerate(index.targets[qualname]):
+        for i in range(len(function.calls)):
+            target = _matching_target(index, matcher, qualname, i)
             if target is None:
                 continue
             call = function.calls[i]
             if call.usage == "await" and target.kind == "ext":
                 continue
             if target.kind == "func" and functions[target.name].is_async:
-                continue
-            if matcher.match(target.name) is None:
                 continue
             callee = target.name if target.kind == "func" else None
             if not allow_lazy and analysis is not None and analysis.is_lazy(qualname, call, callee):
@@ -298,16 +429,35 @@ def _reach(
     return table
 
 
+def _matching_target(index: Index, matcher: Any, qualname: str, i: int) -> Any:
+    """The first target of call `i` that `matcher` matches (a union has several)."""
+    for target in index.all_targets(qualname, i):
+        if matcher.match(target.name) is not None:
+            return target
+    return None
+
+
+class _BlockingMatcher:
+    """`Rules.blocking_pattern` with the `Matcher.match` signature `_reach` expects."""
+
+    def __init__(self, rules: Rules):
+        self.rules = rules
+
+    def match(self, name: str) -> Pattern | None:
+        return self.rules.blocking_pattern(name)
+
+
 def analyse(facts: Mapping[str, ModuleFacts], rules: Rules) -> Analysis:
-    index = build_index(facts.values(), rules.returns)
+    index = build_index(facts.values(), rules.returns, rules.known_modules)
     analysis = Analysis(index=index, rules=rules, paths=dict(index.paths))
-    analysis._strict = _reach(index, rules.blocking, allow_lazy=False, analysis=analysis)
-    analysis._lazy = _reach(index, rules.blocking, allow_lazy=True, analysis=analysis)
+    blocking = _BlockingMatcher(rules)
+    analysis._strict = _reach(index, blocking, allow_lazy=False, analysis=analysis)
+    analysis._lazy = _reach(index, blocking, allow_lazy=True, analysis=analysis)
     loop = _reach(index, rules.loop_bound, allow_lazy=True, analysis=None)
     for qualname in loop:
         chain = [qualname]
         current = qualname
-        while True:
+        for _ in range(len(loop) + 1):  # the BFS table has no cycle; bounded all the same
             _, nxt = loop[current]
             if nxt.startswith("root:"):
                 chain.append(nxt[5:])
@@ -319,14 +469,13 @@ def analyse(facts: Mapping[str, ModuleFacts], rules: Rules) -> Analysis:
     for qualname, function in index.functions.items():
         if not function.is_async:
             continue
-        for i, target in enumerate(index.targets[qualname]):
-            if target is None:
-                continue
-            call = function.calls[i]
-            hit = _hit(analysis, qualname, call, target.kind, target.name)
-            if hit is not None:
-                analysis.hits.append(hit)
-                analysis.hits_by_function.setdefault(qualname, []).append(hit)
+        for i, call in enumerate(function.calls):
+            for target in index.all_targets(qualname, i):
+                hit = _hit(analysis, qualname, call, target.kind, target.name)
+                if hit is not None:
+                    analysis.hits.append(hit)
+                    analysis.hits_by_function.setdefault(qualname, []).append(hit)
+                    break  # one finding per call, whichever member of a union blocks
     return analysis
 
 
@@ -338,10 +487,17 @@ def _hit(analysis: Analysis, qualname: str, call: Call, kind: str, name: str) ->
         return None  # a coroutine: awaited it is analysed on its own, else it does not run
     callee = name if kind == "func" else None
     lazy_edge = analysis.is_lazy(qualname, call, callee)
-    pattern = analysis.rules.blocking.match(name)
+    pattern = analysis.rules.blocking_pattern(name)
     if pattern is not None:
         return Hit(
-            qualname, call, (qualname, name), name, pattern.suggestion, pattern.db, lazy_edge
+            qualname,
+            call,
+            (qualname, name),
+            name,
+            pattern.suggestion,
+            pattern.db,
+            lazy_edge,
+            pattern.origin,
         )
     if kind != "func":
         return None
@@ -351,7 +507,7 @@ def _hit(analysis: Analysis, qualname: str, call: Call, kind: str, name: str) ->
     chain, root, lazy = found
     if lazy_edge and not lazy and name in analysis._lazy:
         chain, root = analysis.chain_from(name, lazy=True)
-    root_pattern = analysis.rules.blocking.match(root)
+    root_pattern = analysis.rules.blocking_pattern(root)
     return Hit(
         qualname,
         call,
@@ -360,6 +516,7 @@ def _hit(analysis: Analysis, qualname: str, call: Call, kind: str, name: str) ->
         root_pattern.suggestion if root_pattern else "",
         bool(root_pattern and root_pattern.db),
         lazy or lazy_edge,
+        "project",
     )
 
 
@@ -387,6 +544,7 @@ def make_finding(
     fix: Fix | str | None = "default",
 ) -> Finding:
     path = analysis.paths[qualname]
+    evidence = {"unknown_calls": analysis.unknown_calls(qualname), **evidence}
     return Finding(
         rule=check.id,
         name=check.name,
@@ -434,6 +592,12 @@ def hit_finding(
             "chain": list(hit.chain),
             "route": route,
             "root": hit.root,
+            # `project`: found by following the project's own code to a catalogued root;
+            # `catalogue` / `config`: the call itself is listed (rules/blocking.toml / options).
+            "source": hit.source,
+            "root_source": analysis.rules.blocking_pattern(hit.root).origin
+            if analysis.rules.blocking_pattern(hit.root)
+            else "catalogue",
             "strategy": chosen,
             "strategy_reason": why,
             **evidence,
