@@ -67,6 +67,36 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
+_PYTHON_OPTION = typer.Option(
+    "--python",
+    metavar="PATH",
+    help="The target's interpreter or virtual environment (default: $VIRTUAL_ENV): installed"
+    " libraries are read as source, never run.",
+)
+
+
+def _with_python(run, python: str | None):
+    """`run` with configurations loaded for the `--python` environment (checked, never run)."""
+    import functools
+
+    from .config import target_python
+
+    if python is not None:
+        from .libsource import find_environment
+
+        if not Path(python).exists():
+            raise _fail(f"--python {python}: no such file or directory")
+        if find_environment(python) is None:
+            raise _fail(f"--python {python}: no site-packages found (not a Python environment?)")
+
+    @functools.wraps(run)
+    def wrapped(*args, **kwargs):
+        with target_python(python):
+            return run(*args, **kwargs)
+
+    return wrapped
+
+
 @app.command()
 def audit(
     path: Annotated[Path, typer.Argument(help="The project (or file) to audit.")] = Path("."),
@@ -92,9 +122,12 @@ def audit(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only the findings: no tables, no progress.")
     ] = False,
+    python: Annotated[str | None, _PYTHON_OPTION] = None,
 ) -> None:
     """Audit a project: read-only, prints findings; exit 0 clean, 1 findings, 2 error."""
     from .project import audit as run_audit
+
+    run_audit = _with_python(run_audit, python)
 
     console = Console(stderr=True)
     show_progress = output_format is Format.text and not quiet and sys.stderr.isatty()
@@ -260,6 +293,7 @@ def migrate(
     list_codemods: Annotated[
         bool, typer.Option("--list", help="List the codemods and their options.")
     ] = False,
+    python: Annotated[str | None, _PYTHON_OPTION] = None,
 ) -> None:
     """Rewrite code with a codemod: a unified diff by default, --write to apply.
 
@@ -276,6 +310,7 @@ def migrate(
         plan_migration,
     )
 
+    plan_migration = _with_python(plan_migration, python)
     registry = codemod_registry()
     if list_codemods:
         for cid, cls in registry.items():

@@ -25,6 +25,8 @@ ignore = ["DTZ"]
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import difflib
 import fnmatch
@@ -34,7 +36,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,6 +281,23 @@ def _selected(rule: str, select: tuple[str, ...] | None, ignore: tuple[str, ...]
     return not _matches_any(rule, ignore)
 
 
+#: `--python` of the running command, for configurations loaded inside `target_python(...)`.
+_TARGET_PYTHON: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "gathering_consolidate_target_python", default=None
+)
+
+
+@contextlib.contextmanager
+def target_python(python: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Within the block, `load_config` without a `python` argument uses this target environment
+    (the CLI's `--python`) before `$VIRTUAL_ENV`."""
+    token = _TARGET_PYTHON.set(os.fspath(python) if python is not None else None)
+    try:
+        yield
+    finally:
+        _TARGET_PYTHON.reset(token)
+
+
 def find_pyproject(path: Path) -> Path | None:
     """The nearest pyproject.toml at `path` (or its directory) and upwards."""
     start = path if path.is_dir() else path.parent
@@ -303,7 +322,8 @@ def load_config(
     The project root is the directory of the nearest pyproject.toml (or `path` itself when there
     is none). `select`/`ignore` from the command line replace/extend the file's. `known_rules` and
     `known_options` (rule or family -> option -> default) validate ids and option tables.
-    `python` (`--python`) names the target's interpreter or environment; default `$VIRTUAL_ENV`.
+    `python` (`--python`) names the target's interpreter or environment; default: the one set by
+    `target_python(...)`, else `$VIRTUAL_ENV`.
     """
     path = path.resolve()
     pyproject = find_pyproject(path)
@@ -325,7 +345,7 @@ def load_config(
         table, root, pyproject, where, select, tuple(ignore), known_rules, known_options
     )
     if python is None:
-        python = os.environ.get("VIRTUAL_ENV") or None
+        python = _TARGET_PYTHON.get() or os.environ.get("VIRTUAL_ENV") or None
     return dataclasses.replace(config, python=os.fspath(python)) if python else config
 
 
