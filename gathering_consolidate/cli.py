@@ -179,15 +179,22 @@ def _emit(result, output_format: Format, output: Path | None, quiet: bool) -> No
         width = None if sys.stdout.isatty() else 120
         console_report.render(result, Console(highlight=False, width=width), quiet=quiet)
     else:
-        with output.open("w", encoding="utf-8") as fh:
-            console_report.render(
-                result, Console(file=fh, width=120, no_color=True, highlight=False), quiet=quiet
-            )
+        import io
+
+        buffer = io.StringIO()
+        console_report.render(
+            result, Console(file=buffer, width=120, no_color=True, highlight=False), quiet=quiet
+        )
+        _write_report(output, buffer.getvalue())
 
 
 def _write_report(path: Path, text: str) -> None:
+    """Write a report file atomically (a whole report or none), refusing a symlink at `path`:
+    the audited tree is untrusted and `-o` may point into it."""
+    from .safeio import write_atomic
+
     try:
-        path.write_text(text, encoding="utf-8")
+        write_atomic(path, text)
     except OSError as exc:
         raise _fail(f"cannot write {path}: {exc.strerror or exc}") from None
 

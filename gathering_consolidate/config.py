@@ -9,7 +9,7 @@ select = ["DTZ", "EXC001"]        # families or single ids; default: every rule
 ignore = ["ASY003"]
 exclude = ["migrations/**"]       # extends the built-in excludes (.git, virtualenvs, build, ...)
 max-file-size = 2000000           # bytes; larger files are skipped (generated code)
-cache-dir = ".gathering_consolidate_cache"
+cache-dir = ".gathering_consolidate_cache"  # optional; default: the user cache folder
 
 [tool.gathering-consolidate.tiers]  # overrides rules/tiers.toml, tier by tier
 1 = ["app/auth/**", "app/db/**"]
@@ -65,7 +65,9 @@ DEFAULT_EXCLUDES = (
 )
 
 DEFAULT_MAX_FILE_SIZE = 2_000_000
-DEFAULT_CACHE_DIR = ".gathering_consolidate_cache"
+#: Check options that name a file of the project: they must stay inside it, as `cache-dir` and
+#: `baseline` must.
+PATH_OPTIONS = ("allowlist",)
 
 _TOP_LEVEL_KEYS = {
     "select",
@@ -212,7 +214,7 @@ class Config:
     ignore: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
-    cache_dir: str = DEFAULT_CACHE_DIR
+    cache_dir: str | None = None  # None: the user's cache folder (see cache.py)
     tiers: tuple[tuple[int, tuple[str, ...]], ...] = ()
     default_tier: int = 3
     check_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -380,14 +382,22 @@ def _parse(
     max_size = table.get("max-file-size", DEFAULT_MAX_FILE_SIZE)
     if not isinstance(max_size, int) or isinstance(max_size, bool) or max_size <= 0:
         raise ConfigError(f"{where}: `max-file-size` must be a positive integer (bytes)")
-    cache_dir = table.get("cache-dir", DEFAULT_CACHE_DIR)
-    if not isinstance(cache_dir, str) or not cache_dir:
-        raise ConfigError(f"{where}: `cache-dir` must be a path")
+    cache_dir = table.get("cache-dir")
+    if cache_dir is not None:
+        if not isinstance(cache_dir, str) or not cache_dir:
+            raise ConfigError(f"{where}: `cache-dir` must be a path")
+        _inside_project(cache_dir, root, f"{where}: `cache-dir`")
     baseline = table.get("baseline")
-    if baseline is not None and not isinstance(baseline, str):
-        raise ConfigError(f"{where}: `baseline` must be a path")
+    if baseline is not None:
+        if not isinstance(baseline, str) or not baseline:
+            raise ConfigError(f"{where}: `baseline` must be a path")
+        _inside_project(baseline, root, f"{where}: `baseline`")
     tiers, default_tier = _parse_tiers(table.get("tiers", {}), f"{where}.tiers")
     check_options = _parse_check_options(table.get("checks", {}), rules, known_options, where)
+    for key, options in check_options.items():
+        for name in PATH_OPTIONS:
+            if isinstance(options.get(name), str):
+                _inside_project(options[name], root, f"{where}.checks.{key}: `{name}`")
     overrides = _parse_overrides(table.get("overrides", []), rules, where)
     return Config(
         root=root,
@@ -403,6 +413,27 @@ def _parse(
         baseline=baseline,
         source=source,
     )
+
+
+def _inside_project(value: str, root: Path, where: str) -> Path:
+    """A path from the target's configuration, which must name something inside the project:
+    relative, and inside the root once `..` and symlinks are resolved, so that a tree cannot
+    send the toolkit's reads or writes elsewhere (a symlinked `rules/` pointing out included)."""
+    if Path(value).is_absolute():
+        raise ConfigError(
+            f"{where} must be relative to the project root ({root}), not the absolute {value!r}"
+        )
+    real_root = root.resolve()
+    try:
+        resolved = (root / value).resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise ConfigError(f"{where}: cannot resolve {value!r}: {exc}") from None
+    if resolved == real_root or not resolved.is_relative_to(real_root):
+        raise ConfigError(
+            f"{where}: {value!r} resolves to {resolved}, outside the project ({real_root});"
+            " paths in the configuration must stay inside it (check for `..` or a symlink)"
+        )
+    return resolved
 
 
 def _reject_unknown(table: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:

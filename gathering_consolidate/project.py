@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import dataclasses
 import gc
 import hashlib
 import io
 import multiprocessing
 import os
 import pickle
-import tempfile
 import tokenize
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -25,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__, suppress
+from . import suppress
 from .audit import EngineCheck, FileCheck, FileContext, ProjectCheck, known_options, registry
 from .audit.base import Check, ProjectContext
+from .cache import AuditCache, pickle_fast
 from .config import Config, load_config
 from .model import AuditResult, FileOutcome, Finding, Status
 
@@ -67,9 +66,8 @@ class FileResult:
             return self
         if self.facts_blob is not None:
             return FileResult(self.outcome, self.findings, self.directives, {}, [], self.facts_blob)
-        buffer = io.BytesIO()
-        _FastPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(self.facts)
-        return FileResult(self.outcome, self.findings, self.directives, {}, [], buffer.getvalue())
+        blob = pickle_fast(self.facts)
+        return FileResult(self.outcome, self.findings, self.directives, {}, [], blob)
 
 
 # -- discovery ---------------------------------------------------------------------------------
@@ -190,7 +188,7 @@ _WORKER_PLAN: _Plan | None = None
 
 def _analyse_in_worker(source: SourceFile) -> FileResult:
     assert _WORKER_PLAN is not None
-    # Facts travel back pickled by the fast pickler (see `_FastPickler`): the default pickling of
+    # Facts travel back pickled by the fast pickler (see `cache.pickle_fast`): the default pickling of
     # slotted dataclasses costs more than the analysis that made them.
     return analyse(source, _WORKER_PLAN).for_cache()
 
@@ -209,89 +207,6 @@ def _run_parallel(
             if progress:
                 progress(1)
     return results
-
-
-# -- cache -------------------------------------------------------------------------------------
-# Slotted dataclasses unpickle through `dataclasses._dataclass_setstate`, which calls `fields()` for
-# every object: on a 60,000-line tree that is most of a warm run. Pickle them as
-# (class, field names, values) instead; the names tuple is shared through pickle's memo.
-# consolidate: ignore[MEM001] keyed by class: bounded by the classes that exist
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-_CACHE_FORMAT = 3
-
-
-def _reduce_slotted_dataclass(obj: object) -> Any:
-    cls = type(obj)
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        slotted = dataclasses.is_dataclass(cls) and "__slots__" in cls.__dict__
-        names = tuple(f.name for f in dataclasses.fields(cls)) if slotted else ()
-        _FIELD_NAMES[cls] = names
-    if not names:
-        return NotImplemented
-    return _rebuild, (cls, names, tuple(getattr(obj, name) for name in names))
-
-
-class _FastPickler(pickle.Pickler):
-    def reducer_override(self, obj: object) -> Any:
-        return _reduce_slotted_dataclass(obj)
-
-
-# consolidate: ignore[MEM001] keyed by class: bounded by the classes that exist
-_BUILDERS: dict[type, Callable[..., object]] = {}
-
-
-def _rebuild(cls: type, names: tuple[str, ...], values: tuple[Any, ...]) -> object:
-    """Unpickle one object: a per-class function with the field assignments unrolled (generated
-    once per class), about twice as fast as a loop over the fields."""
-    build = _BUILDERS.get(cls)
-    if build is None:
-        if not all(name.isidentifier() for name in names):
-            raise pickle.UnpicklingError(f"bad field names for {cls!r}")
-        params = ", ".join(f"a{i}" for i in range(len(names)))
-        body = "".join(f"    _set(o, {name!r}, a{i})\n" for i, name in enumerate(names))
-        namespace = {"_new": object.__new__, "_set": object.__setattr__, "cls": cls}
-        exec(f"def build({params}):\n    o = _new(cls)\n{body}    return o\n", namespace)
-        build = _BUILDERS[cls] = namespace["build"]
-    return build(*values)
-
-
-class _Cache:
-    """One pickle per (tool version, configuration, rule set): relpath -> (digest, FileResult),
-    plus project-check findings keyed by the digests of every file they read."""
-
-    def __init__(self, config: Config, rules: Iterable[str], enabled: bool):
-        key = hashlib.sha256(
-            f"{__version__}|{_CACHE_FORMAT}|{config.fingerprint()}|{','.join(sorted(rules))}".encode()
-        ).hexdigest()[:16]
-        self.path = config.root / config.cache_dir / f"audit-{key}.pickle"
-        self.enabled = enabled
-        self.files: dict[str, tuple[str, FileResult]] = {}
-        self.project: dict[str, tuple[str, list[Finding]]] = {}
-        self.dirty = False
-        if enabled:
-            try:
-                with self.path.open("rb") as fh:
-                    self.files, self.project = pickle.load(fh)
-            except Exception:  # consolidate: ignore[EXC001] a corrupt or missing cache is a miss
-                self.files, self.project = {}, {}
-
-    def save(self) -> None:
-        if not (self.enabled and self.dirty):
-            return
-        directory = self.path.parent
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            ignore = directory / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text("# Created by gathering-consolidate\n*\n")
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                files = {path: (d, r.for_cache()) for path, (d, r) in self.files.items()}
-                _FastPickler(fh, protocol=pickle.HIGHEST_PROTOCOL).dump((files, self.project))
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # a read-only tree still audits; it just is not cached
 
 
 # -- the audit ---------------------------------------------------------------------------------
@@ -372,7 +287,7 @@ def _audit_sources(
     for check in project_checks:
         collectors.setdefault(check.collector_key(), check)
     plan = _Plan(config, file_checks, collectors)
-    store = _Cache(config, [c.id for c in enabled], cache)
+    store = AuditCache(config, [c.id for c in enabled], cache)
 
     results: dict[str, FileResult] = {}
     misses: list[SourceFile] = []

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,6 +11,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The suite never writes to the real ~/.cache: the audit cache (and its key) go to a temporary
+# folder, inherited by the CLI subprocesses the tests start.
+_CACHE = tempfile.mkdtemp(prefix="gc-test-cache-")
+os.environ["GATHERING_CONSOLIDATE_CACHE_DIR"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 FIXTURE_APP = REPO / "fixtures" / "gathering_app"
 ADMIN_URL = os.environ.get(
     "GATHERING_CONSOLIDATE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"

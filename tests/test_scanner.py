@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from gathering_consolidate import ConfigError, Status, audit
+from gathering_consolidate.cache import user_cache_dir
 
 NAIVE = "from datetime import datetime\nstamp = datetime.utcnow()\n"
 
@@ -152,7 +153,7 @@ def test_warm_run_reads_everything_from_the_cache(tmp_path):
     changed = audit(tmp_path)
     assert changed.cache_hits == 29
     assert len(changed.findings) == 29
-    assert (tmp_path / ".gathering_consolidate_cache" / ".gitignore").exists()
+    assert not (tmp_path / ".gathering_consolidate_cache").exists()  # never in the tree
 
 
 def test_cache_key_includes_the_configuration(tmp_path):
@@ -165,7 +166,9 @@ def test_cache_key_includes_the_configuration(tmp_path):
 def test_corrupt_cache_is_a_miss(tmp_path):
     _write(tmp_path, {"a.py": NAIVE})
     audit(tmp_path)
-    for pickle_file in (tmp_path / ".gathering_consolidate_cache").glob("*.pickle"):
+    entries = list(user_cache_dir().glob("*/audit-*.pickle"))
+    assert entries
+    for pickle_file in entries:
         pickle_file.write_bytes(b"garbage")
     assert len(audit(tmp_path).findings) == 1
 

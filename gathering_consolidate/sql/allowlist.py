@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..safeio import write_atomic
+
 DEFAULT_PATH = "rules/sql_allowlist.toml"
 
 _HEADER = """\
@@ -126,8 +128,12 @@ def add_entry(
     reason: str,
     reviewer: str,
     today: _dt.date | None = None,
+    root: Path | None = None,
 ) -> Entry:
-    """Append an entry to the allowlist file (created if missing), keeping what is there."""
+    """Append an entry to the allowlist file (created if missing), keeping what is there.
+    Written through `safeio.write_atomic`: with `root` (the project), no folder between it and
+    the file may be a symlink; the file itself never may. Raises `ApproveError` when it cannot
+    be written."""
     import tomlkit
 
     if not reason.strip():
@@ -153,10 +159,10 @@ def add_entry(
     table.add("reviewer", reviewer.strip())
     table.add("approved", (today or _dt.date.today()).isoformat())
     sites.append(table)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(tomlkit.dumps(document), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        write_atomic(path, tomlkit.dumps(document), root=root, newline="")
+    except OSError as exc:
+        raise ApproveError(f"cannot write the allowlist {path}: {exc.strerror or exc}") from None
     return parse(path.read_text(encoding="utf-8")).match(site_path, function, fingerprint) or Entry(
         site_path, function, fingerprint, reason, reviewer, sql
     )
@@ -235,7 +241,7 @@ def approve(
     relative = (
         str(allowlist) if allowlist else config.options_for("SQL001").get("allowlist", DEFAULT_PATH)
     )
-    allowlist_path = Path(relative) if Path(relative).is_absolute() else root / relative
+    allowlist_path = _inside(root, relative)
     result = audit(root, select=("SQL001", "SQL002", "SQL003"), cache=False)
     refs = [
         SiteRef(
@@ -260,8 +266,29 @@ def approve(
         sql=found.shape,
         reason=reason,
         reviewer=reviewer,
+        root=root,
     )
     return Approval(entry, found, allowlist_path, before is None)
+
+
+def _inside(root: Path, value: str) -> Path:
+    """The allowlist path, which must be a file of the project: the audit only reads it there,
+    and the tree is untrusted, so `..`, an absolute path elsewhere, a symlinked folder pointing
+    out or a symlink as the file are refused rather than written through."""
+    path = Path(value) if Path(value).is_absolute() else root / value
+    real_root = root.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as exc:
+        raise ApproveError(f"cannot resolve the allowlist path {value!r}: {exc}") from None
+    if not resolved.is_relative_to(real_root) or resolved == real_root:
+        raise ApproveError(
+            f"the allowlist {value!r} resolves to {resolved}, outside the project ({real_root});"
+            " it must be a file inside the project, not reached through `..` or a symlink"
+        )
+    if path.is_symlink():
+        raise ApproveError(f"the allowlist {path} is a symbolic link; refusing to write through it")
+    return path
 
 
 def _relative_spec(spec: str, root: Path) -> str:

@@ -156,3 +156,109 @@ def test_cli_approve(project: Path):
          "--project", str(project)],
     )  # fmt: skip
     assert missing.exit_code == 2
+
+
+# -- writes never leave the project (issue 12, point 2) ----------------------------------------
+def _approve_cli(project: Path, *extra: str):
+    return CliRunner().invoke(
+        app,
+        ["sql", "approve", "app/reporting.py:9", "--reason", "columns are constants",
+         "--reviewer", "dana", "--project", str(project), *extra],
+    )  # fmt: skip
+
+
+def _err(result) -> str:
+    """stderr with the console's line wrapping undone."""
+    return " ".join(result.stderr.split())
+
+
+@pytest.fixture
+def outside(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("outside")
+    (folder / "victim.toml").write_text("precious\n")
+    return folder
+
+
+def _untouched(outside: Path) -> None:
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.toml"]
+    assert (outside / "victim.toml").read_text() == "precious\n"
+
+
+def test_approve_ignores_a_symlink_planted_at_the_old_temporary_name(project: Path, outside):
+    """The old writer used the fixed `rules/.sql_allowlist.toml.tmp` and wrote through a symlink
+    planted there; the new one uses a fresh random name, so the planted link is never opened."""
+    (project / "rules").mkdir()
+    planted = project / "rules" / ".sql_allowlist.toml.tmp"
+    planted.symlink_to(outside / "victim.toml")
+    result = _approve_cli(project)
+    assert result.exit_code == 0, result.output
+    _untouched(outside)
+    allowlist = project / "rules" / "sql_allowlist.toml"
+    assert not allowlist.is_symlink()
+    assert parse(allowlist.read_text()).entries[0].reviewer == "dana"
+    assert planted.is_symlink()
+    assert sorted(p.name for p in (project / "rules").iterdir()) == [
+        ".sql_allowlist.toml.tmp",
+        "sql_allowlist.toml",
+    ]
+
+
+def test_approve_refuses_a_symlinked_rules_folder(project: Path, outside):
+    (project / "rules").symlink_to(outside, target_is_directory=True)
+    result = _approve_cli(project)
+    assert result.exit_code == 2
+    assert "outside the project" in _err(result)
+    _untouched(outside)
+
+
+def test_approve_refuses_a_symlinked_allowlist_file(project: Path, outside):
+    (project / "rules").mkdir()
+    (project / "rules" / "sql_allowlist.toml").symlink_to(outside / "victim.toml")
+    result = _approve_cli(project)
+    assert result.exit_code == 2
+    assert "outside the project" in _err(result)
+    _untouched(outside)
+    inner = project / "rules" / "real.toml"
+    inner.write_text("")
+    (project / "rules" / "sql_allowlist.toml").unlink()
+    (project / "rules" / "sql_allowlist.toml").symlink_to(inner)  # a link even inside: refused
+    result = _approve_cli(project)
+    assert result.exit_code == 2
+    assert "symbolic link" in _err(result)
+    assert inner.read_text() == ""
+
+
+def test_approve_refuses_a_symlinked_folder_that_stays_inside(project: Path):
+    (project / "data").mkdir()
+    (project / "rules").symlink_to(project / "data", target_is_directory=True)
+    result = _approve_cli(project)
+    assert result.exit_code == 2
+    assert "symbolic link" in _err(result)
+    assert list((project / "data").iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["absolute", "dotdot"])
+def test_approve_refuses_an_allowlist_path_outside_the_project(project: Path, outside, where):
+    if where == "absolute":
+        value = str(outside / "victim.toml")
+    else:
+        value = f"rules/../../{outside.relative_to(project.parent)}/x.toml"
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\n\n'
+        f"[tool.gathering-consolidate.checks.SQL]\nallowlist = {value!r}\n".replace("'", '"')
+    )
+    result = _approve_cli(project)
+    assert result.exit_code == 2
+    assert "checks.SQL: `allowlist`" in _err(result)
+    assert "project" in _err(result)
+    _untouched(outside)
+    audited = CliRunner().invoke(app, ["audit", str(project)])  # the audit refuses it too
+    assert audited.exit_code == 2
+    assert "`allowlist`" in _err(audited)
+
+
+def test_approve_refuses_an_allowlist_option_outside_the_project(project: Path, outside):
+    result = _approve_cli(project, "--allowlist", str(outside / "victim.toml"))
+    assert result.exit_code == 2
+    assert "outside the project" in _err(result)
+    _untouched(outside)

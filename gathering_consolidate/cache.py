@@ -1,0 +1,258 @@
+"""The audit cache: per-file results and project-check findings of earlier runs, on disk.
+
+The audited tree is untrusted, and a pickle runs code when it is loaded, so:
+- the cache lives in the user's cache folder, not in the tree:
+  `$GATHERING_CONSOLIDATE_CACHE_DIR`, else `$XDG_CACHE_HOME/gathering-consolidate`, else
+  `~/.cache/gathering-consolidate`; one subfolder per (resolved project root, tool version), one
+  entry per (configuration, rule set). A project may put it in a folder of its own tree instead
+  (`cache-dir`, validated by config.py to stay inside the project);
+- every entry is authenticated: `MAGIC + HMAC-SHA256(key, label + payload) + payload`, where the
+  key is 32 random bytes created once (mode 0600, `O_EXCL`) in the user's cache folder, never in
+  the tree, and the label names the project and entry. The MAC is checked before anything is
+  unpickled; a missing, corrupt, truncated, foreign or unauthenticated entry is a miss, and the
+  next save overwrites it;
+- entries are written through `safeio.write_atomic` (random temporary file, `O_NOFOLLOW`, atomic
+  rename), so two audits at once leave one whole entry and a planted symlink is never followed.
+
+Speed: the payload is one pickle made by `_FastPickler`, with per-file facts kept as pickled blobs
+inside it (`pickle_fast`), so a warm run whose project-wide results are cached never unpickles them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import hmac
+import io
+import os
+import pickle
+import secrets
+import stat
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+from .safeio import write_atomic
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .model import Finding
+    from .project import FileResult
+
+__all__ = ["ENV_VAR", "AuditCache", "pickle_fast", "user_cache_dir"]
+
+#: Overrides the user cache folder (tests point it at a temporary directory).
+ENV_VAR = "GATHERING_CONSOLIDATE_CACHE_DIR"
+
+_FORMAT = 4
+_MAGIC = b"GCCACHE\x04"
+_MAC_SIZE = hashlib.sha256().digest_size
+_KEY_NAME = "hmac.key"
+_KEY_SIZE = 32
+_GITIGNORE = "# Created by gathering-consolidate\n*\n"
+
+
+def user_cache_dir() -> Path:
+    """The user's cache folder for this tool (see the module docstring); not created here."""
+    override = os.environ.get(ENV_VAR)
+    if override:
+        return Path(override).expanduser().absolute()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "gathering-consolidate"
+
+
+# -- the key -----------------------------------------------------------------------------------
+@functools.cache
+def _key_for(folder: str) -> bytes | None:
+    """The HMAC key kept in `folder`, created on first use; None when it cannot be created or is
+    not trustworthy (not a regular file of ours, readable by others, wrong size): no cache then."""
+    path = os.path.join(folder, _KEY_NAME)
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        for _ in range(3):
+            key = _read_key(path)
+            if key is not None:
+                return key
+            _create_key(path)
+    except OSError:
+        return None
+    return None
+
+
+def _read_key(path: str) -> bytes | None:
+    """The key, or None when there is no key file yet; raises OSError on an untrusted one."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or info.st_uid != os.geteuid()
+            or info.st_mode & 0o077
+            or info.st_size != _KEY_SIZE
+        ):
+            raise OSError(f"{path}: not a private {_KEY_SIZE}-byte key file of this user")
+        key = fh.read(_KEY_SIZE + 1)
+    if len(key) != _KEY_SIZE:
+        raise OSError(f"{path}: not a {_KEY_SIZE}-byte key")
+    return key
+
+
+def _create_key(path: str) -> None:
+    """Write a new key to a fresh file (0600, `O_EXCL`) and publish it with a hard link, which
+    fails if another process published one first: readers never see a half-written key."""
+    tmp = f"{path}.{secrets.token_hex(8)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(_KEY_SIZE))
+            fh.flush()
+            os.fsync(fh.fileno())
+        with contextlib.suppress(FileExistsError):  # another audit created it first: use theirs
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+
+
+# -- fast pickling -----------------------------------------------------------------------------
+# Slotted dataclasses unpickle through `dataclasses._dataclass_setstate`, which calls `fields()` for
+# every object: on a 60,000-line tree that is most of a warm run. Pickle them as
+# (class, field names, values) instead; the names tuple is shared through pickle's memo.
+# consolidate: ignore[MEM001] keyed by class: bounded by the classes that exist
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _reduce_slotted_dataclass(obj: object) -> Any:
+    cls = type(obj)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        slotted = dataclasses.is_dataclass(cls) and "__slots__" in cls.__dict__
+        names = tuple(f.name for f in dataclasses.fields(cls)) if slotted else ()
+        _FIELD_NAMES[cls] = names
+    if not names:
+        return NotImplemented
+    return _rebuild, (cls, names, tuple(getattr(obj, name) for name in names))
+
+
+class _FastPickler(pickle.Pickler):
+    def reducer_override(self, obj: object) -> Any:
+        return _reduce_slotted_dataclass(obj)
+
+
+def pickle_fast(obj: object) -> bytes:
+    """Pickle `obj` with slotted dataclasses as (class, names, values): what the cache stores
+    and what workers send back (the default pickling of slotted dataclasses is slow)."""
+    buffer = io.BytesIO()
+    _FastPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buffer.getvalue()
+
+
+# consolidate: ignore[MEM001] keyed by class: bounded by the classes that exist
+_BUILDERS: dict[type, Callable[..., object]] = {}
+
+
+def _rebuild(cls: type, names: tuple[str, ...], values: tuple[Any, ...]) -> object:
+    """Unpickle one object: a per-class function with the field assignments unrolled (generated
+    once per class), about twice as fast as a loop over the fields."""
+    build = _BUILDERS.get(cls)
+    if build is None:
+        if not all(name.isidentifier() for name in names):
+            raise pickle.UnpicklingError(f"bad field names for {cls!r}")
+        params = ", ".join(f"a{i}" for i in range(len(names)))
+        body = "".join(f"    _set(o, {name!r}, a{i})\n" for i, name in enumerate(names))
+        namespace = {"_new": object.__new__, "_set": object.__setattr__, "cls": cls}
+        exec(f"def build({params}):\n    o = _new(cls)\n{body}    return o\n", namespace)
+        build = _BUILDERS[cls] = namespace["build"]
+    return build(*values)
+
+
+# -- the cache ---------------------------------------------------------------------------------
+class AuditCache:
+    """One authenticated entry per (project, tool version, configuration, rule set):
+    `files` relpath -> (digest, FileResult), and `project` rule -> (state, findings), the
+    project-check findings keyed by the digests of every file they read. Set `dirty` after a
+    change; `save()` writes the entry if enabled and dirty. Never raises on I/O: a cache that
+    cannot be read is empty, one that cannot be written is not written."""
+
+    def __init__(self, config: Config, rules: Iterable[str], enabled: bool):
+        self.enabled = enabled
+        self.files: dict[str, tuple[str, FileResult]] = {}
+        self.project: dict[str, tuple[str, list[Finding]]] = {}
+        self.dirty = False
+        if not enabled:
+            return
+        base = user_cache_dir()
+        key = _key_for(str(base))
+        if key is None:
+            self.enabled = False
+            return
+        self._key = key
+        root = str(config.root.resolve())
+        entry = hashlib.sha256(
+            f"{__version__}|{_FORMAT}|{config.fingerprint()}|{','.join(sorted(rules))}".encode()
+        ).hexdigest()[:16]
+        self._in_tree = False
+        if config.cache_dir is None:
+            project = hashlib.sha256(f"{root}|{__version__}".encode()).hexdigest()[:16]
+            self._write_root = base
+            self.path = base / project / f"audit-{entry}.pickle"
+        else:  # the project's own folder (inside it: checked by config.py) or, from the API, any
+            folder = Path(config.cache_dir)
+            self._in_tree = not folder.is_absolute()
+            self._write_root = config.root if self._in_tree else folder
+            self.path = config.root / folder / f"audit-{entry}.pickle"
+        self._label = f"{root}\0{entry}\0".encode()
+        self._load()
+
+    def _mac(self, payload: bytes | memoryview) -> bytes:
+        digest = hmac.new(self._key, self._label, hashlib.sha256)
+        digest.update(payload)
+        return digest.digest()
+
+    def _load(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as fh:
+                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                    return
+                blob = fh.read()
+        except OSError:  # missing, a symlink, unreadable: a miss
+            return
+        header = len(_MAGIC) + _MAC_SIZE
+        if len(blob) <= header or not blob.startswith(_MAGIC):
+            return
+        payload = memoryview(blob)[header:]
+        if not hmac.compare_digest(blob[len(_MAGIC) : header], self._mac(payload)):
+            return  # not written by this user's key for this project and entry: never unpickled
+        try:
+            files, project = pickle.loads(payload)
+        except (
+            Exception
+        ):  # consolidate: ignore[EXC001] an authenticated entry of an older layout is a miss
+            return
+        if isinstance(files, dict) and isinstance(project, dict):
+            self.files, self.project = files, project
+
+    def save(self) -> None:
+        if not (self.enabled and self.dirty):
+            return
+        files = {path: (d, r.for_cache()) for path, (d, r) in self.files.items()}
+        payload = pickle_fast((files, self.project))
+        try:
+            ignore = self.path.parent / ".gitignore"
+            if self._in_tree and not ignore.is_symlink() and not ignore.exists():
+                write_atomic(ignore, _GITIGNORE, root=self._write_root)
+            if self.path.is_symlink():  # planted: remove the link (never its target), then write
+                self.path.unlink()
+            write_atomic(
+                self.path, _MAGIC + self._mac(payload) + payload, root=self._write_root, mode=0o600
+            )
+        except OSError:
+            pass  # a read-only or hostile cache folder: the audit still runs, just uncached

@@ -1,0 +1,298 @@
+"""The audit cache: in the user's cache folder, authenticated with a key kept outside the tree, so
+a planted, tampered, truncated or foreign entry is a miss and never unpickled (issue 12, point 1)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gathering_consolidate import ConfigError, __version__, audit, load_config
+from gathering_consolidate.audit import registry
+from gathering_consolidate.cache import ENV_VAR, user_cache_dir
+from gathering_consolidate.cli import app
+
+from .conftest import FIXTURE_APP
+
+NAIVE = "from datetime import datetime\n\n\ndef stamp():\n    return datetime.now()\n"
+CLI = Path(sys.executable).with_name("gathering-consolidate")
+
+
+class _Payload:
+    """A pickle that, when loaded, creates `marker`: what an attacker plants."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _malicious(marker: Path) -> bytes:
+    return pickle.dumps(_Payload(marker))
+
+
+@pytest.fixture
+def cache_home(tmp_path: Path, monkeypatch) -> Path:
+    """A private user cache folder for this test (the suite already never uses ~/.cache)."""
+    home = tmp_path / "user-cache"
+    monkeypatch.setenv(ENV_VAR, str(home))
+    return home
+
+
+def _entries(home: Path) -> list[Path]:
+    return sorted(home.glob("*/audit-*.pickle"))
+
+
+def _project(tmp_path: Path, files: dict[str, str] | None = None) -> Path:
+    root = tmp_path / "project"
+    root.mkdir(parents=True)
+    (root / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0"\n')
+    for name, text in (files or {"a.py": NAIVE, "pkg/b.py": NAIVE}).items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def _legacy_entry(root: Path) -> Path:
+    """Where the cache of the previous release put this project's entry (format 3, in the tree)."""
+    config = load_config(root)
+    rules = [c.id for c in registry() if config.rule_enabled(c.id)]
+    key = hashlib.sha256(
+        f"{__version__}|3|{config.fingerprint()}|{','.join(sorted(rules))}".encode()
+    ).hexdigest()[:16]
+    return root / ".gathering_consolidate_cache" / f"audit-{key}.pickle"
+
+
+def test_user_cache_folder_follows_xdg(monkeypatch, tmp_path: Path):
+    monkeypatch.delenv(ENV_VAR)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert user_cache_dir() == tmp_path / "xdg" / "gathering-consolidate"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/is/ignored")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert user_cache_dir() == tmp_path / "home" / ".cache" / "gathering-consolidate"
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "override"))
+    assert user_cache_dir() == tmp_path / "override"
+
+
+def test_the_cache_is_outside_the_tree_with_a_private_key(tmp_path: Path, cache_home: Path):
+    root = _project(tmp_path)
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    assert audit(root).cache_hits == 0
+    assert audit(root).cache_hits == 2
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # nothing in the tree
+    assert len(_entries(cache_home)) == 1
+    key = cache_home / "hmac.key"
+    assert key.stat().st_size == 32
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(_entries(cache_home)[0].stat().st_mode) == 0o600
+
+
+def test_a_planted_pickle_runs_nothing_through_the_cli(tmp_path: Path, cache_home: Path):
+    """The reproduction of issue 12: a pickle planted where the old cache (in the tree) and the
+    new one (user cache folder, entries overwritten by an attacker) would be read runs nothing,
+    and the audit still works."""
+    tree = tmp_path / "app"
+    shutil.copytree(
+        FIXTURE_APP, tree, ignore=shutil.ignore_patterns(".gathering_consolidate_cache")
+    )
+    marker = tmp_path / "pwned"
+    legacy = _legacy_entry(tree)
+    legacy.parent.mkdir()
+    legacy.write_bytes(_malicious(marker))
+    env = {**os.environ, ENV_VAR: str(cache_home)}
+    first = subprocess.run(
+        [str(CLI), "audit", str(tree), "-q"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert not marker.exists()
+    assert first.returncode == 1, first.stderr
+    assert "EXC001" in first.stdout
+    entries = _entries(cache_home)
+    assert len(entries) == 1
+    header = entries[0].read_bytes()[:40]
+    for planted in (_malicious(marker), header + _malicious(marker)):  # raw, and with a fake MAC
+        entries[0].write_bytes(planted)
+        again = subprocess.run(
+            [str(CLI), "audit", str(tree), "-q"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert not marker.exists()
+        assert again.returncode == 1, again.stderr
+        assert again.stdout == first.stdout
+
+
+def _flip_byte(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda p: _flip_byte(p, p.stat().st_size // 2), id="payload-byte-flipped"),
+        pytest.param(lambda p: _flip_byte(p, 10), id="mac-byte-flipped"),
+        pytest.param(
+            lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), id="truncated"
+        ),
+        pytest.param(lambda p: p.write_bytes(p.read_bytes()[:30]), id="truncated-in-header"),
+        pytest.param(lambda p: p.write_bytes(b""), id="empty"),
+        pytest.param(lambda p: p.write_bytes(b"garbage"), id="garbage"),
+    ],
+)
+def test_a_damaged_entry_is_a_miss_and_is_overwritten(tmp_path: Path, cache_home: Path, damage):
+    root = _project(tmp_path)
+    cold = audit(root)
+    (entry,) = _entries(cache_home)
+    damage(entry)
+    missed = audit(root)
+    assert missed.cache_hits == 0
+    assert missed.findings == cold.findings
+    assert audit(root).cache_hits == 2  # the miss rewrote a valid entry
+
+
+def test_an_entry_of_another_project_is_a_miss(tmp_path: Path, cache_home: Path):
+    """Entries are bound to their project and configuration: copying one over another's name
+    (same key, valid MAC for its own place) does not make it load."""
+    first = _project(tmp_path / "one")
+    second = _project(tmp_path / "two", {"a.py": "x = 1\n", "pkg/b.py": "y = 2\n"})
+    audit(first)
+    audit(second)
+    mine, theirs = (
+        next(e for e in _entries(cache_home) if e.parent.name == _folder_of(root))
+        for root in (first, second)
+    )
+    shutil.copyfile(mine, theirs)
+    result = audit(second)
+    assert result.cache_hits == 0
+    assert result.findings == ()
+
+
+def _folder_of(root: Path) -> str:
+    return hashlib.sha256(f"{root.resolve()}|{__version__}".encode()).hexdigest()[:16]
+
+
+def test_an_entry_under_another_key_is_a_miss(tmp_path: Path, cache_home: Path):
+    root = _project(tmp_path)
+    audit(root)
+    from gathering_consolidate import cache
+
+    (cache_home / "hmac.key").unlink()
+    cache._key_for.cache_clear()
+    try:
+        assert audit(root).cache_hits == 0
+    finally:
+        cache._key_for.cache_clear()
+
+
+def test_an_untrusted_key_file_disables_the_cache(tmp_path: Path, cache_home: Path):
+    from gathering_consolidate import cache
+
+    root = _project(tmp_path)
+    cache_home.mkdir()
+    (cache_home / "hmac.key").write_bytes(b"k" * 32)
+    (cache_home / "hmac.key").chmod(0o644)  # readable by others: anyone could forge entries
+    cache._key_for.cache_clear()
+    try:
+        audit(root)
+        assert audit(root).cache_hits == 0
+        assert _entries(cache_home) == []
+    finally:
+        cache._key_for.cache_clear()
+
+
+def test_no_cache_reads_and_writes_nothing(tmp_path: Path, cache_home: Path):
+    root = _project(tmp_path)
+    audit(root, cache=False)
+    assert not cache_home.exists()
+    result = CliRunner().invoke(app, ["audit", str(root), "--no-cache", "-q"])
+    assert result.exit_code == 1
+    assert not cache_home.exists()
+
+
+def test_a_symlink_planted_at_the_entry_is_not_followed(tmp_path: Path, cache_home: Path):
+    root = _project(tmp_path)
+    audit(root)
+    (entry,) = _entries(cache_home)
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    entry.unlink()
+    entry.symlink_to(victim)
+    assert audit(root).cache_hits == 0
+    assert victim.read_text() == "precious"
+    assert not entry.is_symlink()  # replaced by a real entry
+    assert audit(root).cache_hits == 2
+
+
+# -- cache-dir ---------------------------------------------------------------------------------
+def _with_cache_dir(root: Path, value: str) -> None:
+    (root / "pyproject.toml").write_text(
+        f'[project]\nname = "p"\nversion = "0"\n\n[tool.gathering-consolidate]\ncache-dir = "{value}"\n'
+    )
+
+
+@pytest.mark.parametrize("value", ["../elsewhere", "/tmp/gc-elsewhere", "out", "."])
+def test_a_cache_dir_outside_the_project_is_refused(tmp_path: Path, cache_home: Path, value):
+    root = _project(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "out").symlink_to(outside, target_is_directory=True)
+    _with_cache_dir(root, value)
+    with pytest.raises(ConfigError, match="`cache-dir`"):
+        audit(root)
+    result = CliRunner().invoke(app, ["audit", str(root)])
+    assert result.exit_code == 2
+    assert "cache-dir" in result.stderr
+    assert list(outside.iterdir()) == []
+    assert not (tmp_path / "elsewhere").exists()
+    assert not Path("/tmp/gc-elsewhere").exists()
+
+
+def test_a_cache_dir_inside_the_project_is_used_and_authenticated(tmp_path: Path, cache_home):
+    root = _project(tmp_path)
+    _with_cache_dir(root, ".gathering_consolidate_cache")
+    assert audit(root).cache_hits == 0
+    assert audit(root).cache_hits == 2
+    (entry,) = (root / ".gathering_consolidate_cache").glob("audit-*.pickle")
+    assert (root / ".gathering_consolidate_cache" / ".gitignore").read_text().endswith("*\n")
+    assert (cache_home / "hmac.key").exists()  # the key is never in the tree
+    assert not list(root.rglob("hmac.key"))
+    marker = tmp_path / "pwned"
+    entry.write_bytes(_malicious(marker))
+    assert audit(root).cache_hits == 0
+    assert not marker.exists()
+
+
+def test_two_audits_at_once_leave_a_valid_cache(tmp_path: Path, cache_home: Path):
+    files = {f"pkg/m{i}.py": NAIVE + f"value = {i}\n" for i in range(40)}
+    root = _project(tmp_path, files)
+    env = {**os.environ, ENV_VAR: str(cache_home)}
+    runs = [
+        subprocess.Popen(
+            [str(CLI), "audit", str(root), "-q", "--jobs", "1"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [1, 1], outputs
+    assert outputs[0][0] == outputs[1][0]
+    assert len(_entries(cache_home)) == 1
+    assert not [p for p in cache_home.rglob("*") if p.name.endswith(".tmp")]
+    warm = audit(root)
+    assert warm.cache_hits == 40
+    assert len(warm.findings) == 40
