@@ -10,7 +10,7 @@ import pytest
 
 from gathering_consolidate.audit.base import FileContext, dedent
 from gathering_consolidate.audit.blocking.helpers import load_rules
-from gathering_consolidate.index import Index, build_index, collect_module
+from gathering_consolidate.index import Index, Target, build_index, collect_module
 
 
 def index_of(files: dict[str, str]) -> Index:
@@ -290,3 +290,211 @@ def test_imports_relative_to_a_source_root_below_the_audited_directory():
         }
     )
     assert targets(index, "backend.app.api.handler") == ["backend.app.db.DatabaseService.execute"]
+
+
+# -- services held the way real apps hold them ----------------------------------------------------
+SERVICE = """
+    import psycopg
+
+    class DatabaseService:
+        def execute(self, sql):
+            with psycopg.connect("") as conn:
+                return conn.execute(sql).fetchall()
+
+    def make_db():  # no annotation: typed from the constructor call it returns
+        return DatabaseService()
+
+    db_singleton = DatabaseService()
+"""
+
+
+def test_service_in_an_attribute_from_constructor_factory_or_singleton():
+    index = index_of(
+        {
+            "app/db.py": SERVICE,
+            "app/repos.py": """
+                from typing import Any
+                from app.db import DatabaseService, db_singleton, make_db
+
+                class ByConstructor:
+                    def __init__(self):
+                        self.db: Any = DatabaseService()
+
+                    def find(self):
+                        return self.db.execute("SELECT 1")
+
+                class ByFactory:
+                    def __init__(self):
+                        self.db = make_db()
+
+                    def find(self):
+                        return self.db.execute("SELECT 1")
+
+                class BySingleton:
+                    def __init__(self):
+                        self.db = db_singleton
+
+                    def find(self):
+                        return self.db.execute("SELECT 1")
+            """,
+        }
+    )
+    for cls in ("ByConstructor", "ByFactory", "BySingleton"):
+        assert targets(index, f"app.repos.{cls}.find") == ["app.db.DatabaseService.execute"], cls
+    # a project class with no __init__ is resolved (constructing it runs no project code)
+    assert index.targets["app.repos.ByConstructor.__init__"][0].kind == "class"
+
+
+def test_untyped_parameters_are_typed_from_their_callers():
+    index = index_of(
+        {
+            "app/db.py": SERVICE,
+            "app/cache.py": """
+                class Cache:
+                    def execute(self, sql):
+                        return None
+            """,
+            "app/use.py": """
+                from typing import Any
+                from app.cache import Cache
+                from app.db import DatabaseService
+
+                class Repo:
+                    def __init__(self, db: Any):
+                        self.db = db
+
+                    def find(self):
+                        return self.db.execute("SELECT 1")
+
+                def helper(conn, sql):  # every caller passes a DatabaseService
+                    return conn.execute(sql)
+
+                def either(store):  # callers disagree: a union of both
+                    return store.execute("x")
+
+                def orphan(thing):  # no caller: unknown
+                    return thing.execute("x")
+
+                def partly(thing):  # one caller passes something unknown
+                    return thing.execute("x")
+
+                def main(unknown_value):
+                    Repo(DatabaseService())
+                    helper(DatabaseService(), "SELECT 2")
+                    helper(conn=DatabaseService(), sql="SELECT 3")
+                    either(DatabaseService())
+                    either(Cache())
+                    partly(DatabaseService())
+                    partly(unknown_value.build())
+            """,
+        }
+    )
+    assert targets(index, "app.use.Repo.find") == ["app.db.DatabaseService.execute"]
+    assert targets(index, "app.use.helper") == ["app.db.DatabaseService.execute"]
+    assert index.all_targets("app.use.either", 0) == [
+        Target("func", "app.db.DatabaseService.execute"),
+        Target("func", "app.cache.Cache.execute"),
+    ]
+    assert {"app.db.DatabaseService.execute", "app.cache.Cache.execute"} <= set(
+        index.graph.successors("app.use.either")
+    )
+    assert targets(index, "app.use.orphan") == [None]
+    assert targets(index, "app.use.partly") == ["app.db.DatabaseService.execute"]
+    assert ("app.use.partly", "thing") in index.partial_params
+
+
+def test_depends_provider_without_annotations_types_the_parameter():
+    index = index_of(
+        {
+            "app/db.py": SERVICE,
+            "app/api.py": """
+                from fastapi import Depends
+                from app.db import make_db
+
+                def handler(db=Depends(make_db)):
+                    return db.execute("SELECT 1")
+            """,
+        }
+    )
+    assert targets(index, "app.api.handler") == ["app.db.DatabaseService.execute"]
+
+
+def test_literals_comprehensions_and_type_annotations_are_typed():
+    index = index_of(
+        {
+            "app/skills.py": """
+                class Echo:
+                    def info(self):
+                        return {}
+
+                SKILLS: tuple[type[Echo], ...] = (Echo,)
+                NAMES = ["a", "b"]
+
+                def infos():
+                    return [cls().info() for cls in SKILLS]
+
+                def names():
+                    return ", ".join(n.upper() for n in NAMES)
+
+                def words(text: str):
+                    return [w.strip() for w in text.split(",")]
+            """,
+        }
+    )
+    assert targets(index, "app.skills.infos") == ["app.skills.Echo", "app.skills.Echo.info"]
+    assert targets(index, "app.skills.names") == ["str.upper", "str.join"]
+    assert targets(index, "app.skills.words") == ["str.split", "str.strip"]
+
+
+# -- termination by construction ------------------------------------------------------------------
+def test_walks_terminate_on_alias_and_reexport_cycles():
+    index = index_of(
+        {
+            "pkg/__init__.py": "from pkg.a import x\nfrom pkg import x as y\n",
+            "pkg/a.py": "from .b import x\nself_ref = self_ref\nfrom pkg.a import self_ref as again\n",
+            "pkg/b.py": "from .a import x\n",
+            "pkg/c.py": """
+                from . import a
+                from .b import x
+
+                def use(v):
+                    x.run()
+                    a.self_ref.go()
+                    a.again()
+                    return v.f()
+
+                class K(K):
+                    def m(self):
+                        return super().m()
+            """,
+        }
+    )
+    assert index.resolve_name("pkg.a.x") is None
+    assert index.resolve_name("pkg.y") is None
+    assert targets(index, "pkg.c.use") == [None, None, None, None]
+
+
+def test_a_reexport_chain_deeper_than_the_bound_is_unknown_not_a_recursion_error():
+    depth = 400
+    files = {f"deep/m{i}.py": f"from deep.m{i + 1} import thing\n" for i in range(depth)}
+    files[f"deep/m{depth}.py"] = "def thing():\n    pass\n"
+    files["deep/use.py"] = "from deep.m0 import thing\n\ndef f():\n    thing()\n"
+    files["deep/near.py"] = f"from deep.m{depth - 3} import thing\n\ndef g():\n    thing()\n"
+    index = index_of(files)
+    assert targets(index, "deep.use.f") == [None]
+    assert index.incomplete  # says what it gave up on
+    assert targets(index, "deep.near.g") == [f"deep.m{depth}.thing"]
+    chain = ".".join(["n"] * 500)
+    index = index_of(
+        {
+            "d/a.py": f"""
+                class A:
+                    def __init__(self):
+                        self.n = A()
+
+                    def go(self):
+                        return self.{chain}.go()
+            """
+        }
+    )
+    assert targets(index, "d.a.A.go") == [None]
