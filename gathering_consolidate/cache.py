@@ -246,6 +246,8 @@ class AuditCache:
         files = {path: (d, r.for_cache()) for path, (d, r) in self.files.items()}
         payload = pickle_fast((files, self.project))
         try:
+            if not self._in_tree:  # the user cache folder or a folder the API caller chose
+                self._write_root.mkdir(mode=0o700, parents=True, exist_ok=True)
             ignore = self.path.parent / ".gitignore"
             if self._in_tree and not ignore.is_symlink() and not ignore.exists():
                 write_atomic(ignore, _GITIGNORE, root=self._write_root)

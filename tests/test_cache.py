@@ -296,3 +296,19 @@ def test_two_audits_at_once_leave_a_valid_cache(tmp_path: Path, cache_home: Path
     warm = audit(root)
     assert warm.cache_hits == 40
     assert len(warm.findings) == 40
+
+
+def test_an_absolute_cache_dir_from_the_api_is_used(tmp_path: Path, cache_home: Path):
+    """`Config.cache_dir` set by a caller of the library (not from the target's pyproject, which
+    is validated) may be any folder, created on first save (the stdlib property test uses it)."""
+    from dataclasses import replace
+
+    from gathering_consolidate.project import audit_sources, sources_from_mapping
+
+    root = _project(tmp_path)
+    config = replace(load_config(root), cache_dir=str(tmp_path / "chosen" / "cache"))
+    sources = sources_from_mapping({"a.py": NAIVE})
+    assert audit_sources(sources, config, registry(), cache=True).cache_hits == 0
+    assert audit_sources(sources, config, registry(), cache=True).cache_hits == 1
+    assert len(list((tmp_path / "chosen" / "cache").glob("audit-*.pickle"))) == 1
+    assert _entries(cache_home) == []

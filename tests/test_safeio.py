@@ -192,3 +192,26 @@ def test_many_writes_every_file(tmp_path: Path):
     assert _leftovers(tmp_path) == []
     with pytest.raises(ValueError, match="twice"):
         write_many_atomic([(tmp_path / "a.py", "x"), (tmp_path / "a.py", "y")])
+
+
+@pytest.mark.parametrize("output_format", ["json", "text"])
+def test_audit_report_is_not_written_through_a_symlink(tmp_path: Path, output_format: str):
+    """`audit -o FILE` writes through `write_atomic`: a symlink planted at FILE (say, in the
+    untrusted tree) is refused with exit 2 and its target is untouched."""
+    from typer.testing import CliRunner
+
+    from gathering_consolidate.cli import app
+
+    (tmp_path / "a.py").write_text("x = 1\n")
+    victim = tmp_path.parent / f"{tmp_path.name}-victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "report.out").symlink_to(victim)
+    args = ["audit", str(tmp_path), "-f", output_format, "-o", str(tmp_path / "report.out")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "symbolic link" in " ".join(result.stderr.split())
+    assert victim.read_text() == "precious"
+    ok = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "report2.out")])
+    assert ok.exit_code == 0, ok.output
+    assert (tmp_path / "report2.out").read_text()
+    assert _leftovers(tmp_path) == []
