@@ -35,7 +35,9 @@ OPTIONS = {
 _SENTENCES = {
     "reraise": "re-raises it",
     "wrap_raise": "raises another exception from it",
+    "exit": "ends the process",
     "return_default": "returns a default value instead",
+    "return_error": "returns an error value instead",
     "log_continue": "logs and carries on",
     "pass": "silently drops it",
     "other": "does not re-raise it",
@@ -73,7 +75,8 @@ def analyse(
 def evidence(item: HandlerAnalysis) -> dict[str, Any]:
     handler = item.facts
     data: dict[str, Any] = {
-        "behaviour": handler.behaviour,
+        "behaviour": item.behaviour,
+        "mixed": handler.mixed,
         "logs_traceback": handler.logs_traceback,
         "catches": handler.catches,
         "raises": item.raises,
@@ -90,8 +93,8 @@ def evidence(item: HandlerAnalysis) -> dict[str, Any]:
 def message(item: HandlerAnalysis) -> str:
     handler = item.facts
     what = "bare `except:`" if handler.catches == "bare" else f"`except {handler.catches}`"
-    text = f"{what} catches every error and {_SENTENCES[handler.behaviour]}"
-    if handler.behaviour in helpers.SWALLOWING and not handler.logs_traceback:
+    text = f"{what} catches every error and {_SENTENCES[item.behaviour]}"
+    if item.behaviour in helpers.SWALLOWING and not handler.logs_traceback:
         text += " without logging the traceback"
     if handler.dispatch:
         return text + "; an event-bus dispatch: route it through safe_handler (isolate-handlers)"
@@ -105,7 +108,7 @@ def findings(
 ) -> Iterator[Finding]:
     for item in items:
         handler = item.facts
-        if handler.behaviour not in behaviours:
+        if item.behaviour not in behaviours:
             continue
         fix = helpers.ISOLATE_FIX if handler.dispatch else check.fix
         yield Finding(

@@ -19,8 +19,9 @@ class BroadExceptReraised(ProjectCheck):
     keeps the logging and wrapping honest.
 
     Reported at the `except` line with the same evidence as EXC001; `behaviour` is `reraise`
-    (`raise` / `raise exc` on every path at the end) or `wrap_raise` (`raise Other(...) from
-    exc`). Not reported: handlers that swallow (EXC001), narrow handlers, `Exception` bound to
+    (`raise` / `raise exc` on every path at the end), `wrap_raise` (`raise Other(...) from
+    exc`, or a call to a function that always raises) or `exit` (`sys.exit()`, directly or
+    through a function that ends with it). Not reported: handlers that swallow (EXC001), narrow handlers, `Exception` bound to
     something else by an import, and isolation sites (a logging handler inside `safe_handler`).
 
     ## Tiering

@@ -20,7 +20,8 @@ class BroadExceptSwallowed(ProjectCheck):
     errors the try body can actually raise, and let the rest propagate.
 
     Reported at the `except` line, with the file's tier (`rules/tiers.toml`) and evidence:
-    `behaviour` (`return_default`, `log_continue`, `pass` or `other`), `logs_traceback`, `raises`
+    `behaviour` (`return_default`, `return_error`, `log_continue`, `pass` or `other`; `mixed`
+    when it re-raises on some paths only), `logs_traceback`, `raises`
     (the exception types the try body can raise where the tool can tell: library calls mapped by
     `rules/exceptions.toml`, `raise` statements, the project's own functions followed across
     files, minus what inner handlers catch, each with the chain it came from), `narrow_to` (what
@@ -219,7 +220,7 @@ class BroadExceptSwallowed(ProjectCheck):
             path="app/orchestration/scheduler.py",
             tier=2,
             evidence={
-                "behaviour": "other",
+                "behaviour": "return_error",
                 "catches": "(ValueError, Exception)",
                 "narrow_to": None,
             },

@@ -154,6 +154,7 @@ class FunctionFacts:
     sites: tuple[Site, ...]
     tries: tuple[tuple[Catch, ...], ...]
     returns: Ref
+    ends: str | None = None  # "exit" / "raise": the body never returns normally
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +184,8 @@ class HandlerFacts:
     isolation: bool
     dispatch: bool
     snippet: str
+    mixed: bool = False  # re-raises on some paths, swallows on others
+    tail: Ref = None  # the callee of the handler's last statement, when it is a call
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +207,7 @@ def module_scope_key(module: str) -> str:
 # -- collection ----------------------------------------------------------------------------------
 class _Scope:
     __slots__ = (
+        "ends",
         "function_names",
         "kind",
         "locals",
@@ -227,6 +231,7 @@ class _Scope:
         self.tries: list[list[tuple[tuple[Ref, ...], bool, bool]]] = []
         self.returns: list[Ref] = []
         self.function_names = names
+        self.ends: str | None = None
 
     def bind(self, name: str, ref: Ref) -> None:
         """Flow-insensitive typing: the first informative value wins."""
@@ -594,6 +599,7 @@ class _Collector:
             inner.returns.append(returns)
         self.scopes.append(inner)
         self.block(node.body, inner, ())
+        inner.ends = helpers.never_returns(node.body)
 
     def class_def(
         self, node: ast.ClassDef, scope: _Scope, guards: tuple[int, ...], cls: _ClassBuilder | None
@@ -780,7 +786,7 @@ class _Collector:
             returns = next(
                 (r for r in (self.final(x, scope) for x in scope.returns) if r is not None), None
             )
-            functions[key] = FunctionFacts(key, sites, tries, returns)
+            functions[key] = FunctionFacts(key, sites, tries, returns, scope.ends)
         classes = {
             c.qualname: ClassFacts(
                 c.qualname,
@@ -848,7 +854,15 @@ class _Collector:
             isolation=isolation,
             dispatch=dispatch,
             snippet="\n".join(ctx.lines[handler.lineno - 1 : min(end_line, handler.lineno + 40)]),
+            mixed=helpers.is_mixed(handler),
+            tail=self._tail_call(handler, scope),
         )
+
+    def _tail_call(self, handler: ast.ExceptHandler, scope: _Scope) -> Ref:
+        last = handler.body[-1]
+        if isinstance(last, ast.Expr) and isinstance(last.value, ast.Call):
+            return self.final(self.ref(last.value.func, scope), scope)
+        return None
 
 
 def _looks_like_type(expr: ast.AST) -> bool:
@@ -984,6 +998,8 @@ class HandlerAnalysis:
     narrow_to: list[str] | None
     narrow_source: str | None
     narrow_reason: str | None
+    behaviour: str = ""  # the handler's, or "exit"/"wrap_raise" when it ends calling a function
+    # that never returns (`cleanup()` ending in `sys.exit(1)`)
     incomplete: bool = False  # the step budget ran out: everything unresolved is unknown
 
 
@@ -1420,6 +1436,7 @@ class World:
                 narrow_to=None,
                 narrow_source=None,
                 narrow_reason=f"unknown: {exc}",
+                behaviour=handler.behaviour,
                 incomplete=True,
             )
 
@@ -1465,7 +1482,18 @@ class World:
             narrow_to=narrow_to,
             narrow_source=source,
             narrow_reason=reason,
+            behaviour=self._behaviour(handler),
         )
+
+    def _behaviour(self, handler: HandlerFacts) -> str:
+        if handler.behaviour in helpers.RERAISING or handler.tail is None:
+            return handler.behaviour
+        callee = self.value(handler.tail)
+        if callee is not None and callee[0] == "func":
+            ends = self.functions[callee[1]].ends
+            if ends is not None:
+                return "exit" if ends == "exit" else "wrap_raise"
+        return handler.behaviour
 
     def _local_class(self, type_name: str) -> bool:
         """A class defined inside a function cannot be named from anywhere else."""

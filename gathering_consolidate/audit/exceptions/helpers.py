@@ -15,8 +15,8 @@ from ...model import Applicability, Fix
 BROAD = frozenset({"Exception", "BaseException", "builtins.Exception", "builtins.BaseException"})
 
 #: The behaviours, as reported in `evidence["behaviour"]` (docs/annotations.md).
-RERAISING = ("reraise", "wrap_raise")
-SWALLOWING = ("return_default", "log_continue", "pass", "other")
+RERAISING = ("reraise", "wrap_raise", "exit")
+SWALLOWING = ("return_default", "return_error", "log_continue", "pass", "other")
 BEHAVIOURS = RERAISING + SWALLOWING
 
 #: The function name that marks an intentional isolation site (codemod `isolate-handlers`
@@ -133,16 +133,49 @@ def logs_anything(handler: ast.ExceptHandler) -> bool:
             return True
         if isinstance(func, ast.Name) and func.id in ("print", "warn"):
             return True
+        if _dotted(func) in _REPORTING_CALLS:
+            return True
     return False
 
 
+#: Calls that report an error to a person without a logger.
+_REPORTING_CALLS = frozenset(
+    {
+        "traceback.print_exc",
+        "traceback.print_exception",
+        "click.echo",
+        "typer.echo",
+        "click.secho",
+        "typer.secho",
+        "sys.stderr.write",
+    }
+)
+
+
 def _is_reraise(stmt: ast.AST, bound: str | None) -> bool:
-    """`raise` or `raise e` where `e` is the handler's bound name."""
-    if not isinstance(stmt, ast.Raise) or stmt.cause is not None:
+    """`raise` or `raise e` where `e` is the handler's bound name (`raise e from None` too: the
+    same exception, its context hidden)."""
+    if not isinstance(stmt, ast.Raise):
         return False
     if stmt.exc is None:
         return True
+    if stmt.cause is not None and not (
+        isinstance(stmt.cause, ast.Constant) and stmt.cause.value is None
+    ):
+        return False
     return bound is not None and isinstance(stmt.exc, ast.Name) and stmt.exc.id == bound
+
+
+#: Calls that never return: they raise (a test failure, a skip) in place of the handler.
+_RAISING_CALLS = frozenset({"pytest.fail", "pytest.skip", "pytest.exit", "self.fail"})
+
+
+def _raises_by_call(stmt: ast.stmt) -> bool:
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Call)
+        and _dotted(stmt.value.func) in _RAISING_CALLS
+    )
 
 
 def _ending(body: Sequence[ast.stmt], bound: str | None) -> str | None:
@@ -153,6 +186,8 @@ def _ending(body: Sequence[ast.stmt], bound: str | None) -> str | None:
     last = body[-1]
     if isinstance(last, ast.Raise):
         return "reraise" if _is_reraise(last, bound) else "wrap_raise"
+    if _raises_by_call(last):
+        return "wrap_raise"
     if isinstance(last, ast.If) and last.orelse:
         first, second = _ending(last.body, bound), _ending(last.orelse, bound)
         if first and second:
@@ -212,29 +247,124 @@ def _is_noop(stmt: ast.stmt) -> bool:
     return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
 
 
+_EXIT_CALLS = frozenset({"sys.exit", "os._exit", "exit", "quit"})
+#: Keys and keywords by which a returned value says "this failed".
+_ERROR_WORDS = frozenset({"error", "errors", "err", "error_message", "detail", "failure", "reason"})
+_FAILURE_FLAGS = frozenset({"success", "ok", "succeeded"})
+
+
+def _dotted(node: ast.AST) -> str:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return ""
+
+
+def _is_exit(stmt: ast.stmt) -> bool:
+    """`sys.exit(...)`, `os._exit(...)`, `exit()`, `quit()` as a statement."""
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Call)
+        and _dotted(stmt.value.func) in _EXIT_CALLS
+    )
+
+
+def _says_failure(key: ast.AST | str | None, value: ast.AST) -> bool:
+    name = key.value if isinstance(key, ast.Constant) else key
+    if not isinstance(name, str):
+        return False
+    name = name.lower()
+    if name in _ERROR_WORDS:
+        return True
+    if name in _FAILURE_FLAGS:
+        return isinstance(value, ast.Constant) and value.value is False
+    if name in ("status", "state") and isinstance(value, ast.Constant):
+        return isinstance(value.value, str) and value.value.lower() in (
+            "error",
+            "failed",
+            "failure",
+        )
+    return name == "status_code"
+
+
+def _assigned_error(stmt: ast.Assign | ast.AnnAssign) -> str | None:
+    """ "result": the value assigned says "failed" by its keys or keywords
+    (`response = JSONResponse(status_code=500, ...)`, `out = {"success": False}`); "flag": the
+    target does (`status = "ERROR"`, `result["error"] = str(exc)`, `self.error = ...`)."""
+    value = stmt.value
+    if value is None:
+        return None
+    if isinstance(value, (ast.Call, ast.Dict)) and is_error_value(value, None):
+        return "result"
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+    for target in targets:
+        key: ast.AST | str | None = None
+        if isinstance(target, ast.Subscript):
+            key = target.slice
+        elif isinstance(target, ast.Attribute):
+            key = target.attr
+        elif isinstance(target, ast.Name):
+            key = target.id
+        if key is not None and _says_failure(key, value):
+            return "flag"
+    return None
+
+
+def is_error_value(value: ast.AST | None, bound: str | None) -> bool:
+    """A value built to report the failure: it uses the exception (`{"error": str(exc)}`,
+    `f"failed: {exc}"`), or says "failed" by its keys or keywords (`{"success": False, ...}`,
+    `Result(success=False, error="...")`, `JSONResponse(status_code=500, ...)`)."""
+    if value is None:
+        return False
+    if _uses(value, bound):
+        return True
+    if isinstance(value, ast.Dict):
+        return any(_says_failure(k, v) for k, v in zip(value.keys, value.values, strict=True))
+    if isinstance(value, ast.Call):
+        return any(_says_failure(k.arg, k.value) for k in value.keywords)
+    if isinstance(value, ast.Tuple):
+        return any(is_error_value(e, bound) for e in value.elts if not isinstance(e, ast.Constant))
+    return False
+
+
 def behaviour(handler: ast.ExceptHandler) -> str:
     """What a handler does with the exception (docs/annotations.md):
 
     * `reraise`: ends with `raise` / `raise e` (every branch of a final `if`, too);
     * `wrap_raise`: ends raising something else (`raise AppError(...) from e`);
+    * `exit`: ends the process (`sys.exit()`, `os._exit()`);
     * `pass`: does nothing (`pass`, `...`, `continue`);
+    * `return_error`: returns a value built to report the failure (`{"error": str(e)}`,
+      `Result(success=False, ...)`, an error response);
     * `return_default`: ends with `return` of None, a constant, an empty container, a name;
     * `log_continue`: logs, then falls through (or `continue`/`break`);
-    * `other`: anything else (returns something built from the exception, sets a flag without
-      logging, re-raises on some paths only).
+    * `other`: anything else (returns something else built from data, sets a flag without
+      logging).
+
+    A handler that re-raises on some paths only gets the behaviour of its end and is `mixed`.
     """
     body = handler.body
     bound = handler.name
     ending = _ending(body, bound)
     if ending is not None:
         return ending
+    last = body[-1]
+    if _is_exit(last):
+        return "exit"
     if all(_is_noop(s) for s in body):
         return "pass"
-    if _contains_raise(body):
-        return "other"  # re-raises on some paths, swallows on others
-    last = body[-1]
     if isinstance(last, ast.Return):
+        if is_error_value(last.value, bound):
+            return "return_error"
         return "return_default" if is_default_value(last.value, bound) else "other"
+    # Building the error result the function returns after the handler.
+    assigned = {_assigned_error(s) for s in body if isinstance(s, (ast.Assign, ast.AnnAssign))}
+    if "result" in assigned or ("flag" in assigned and not logs_anything(handler)):
+        return "return_error"
     if isinstance(
         last,
         (
@@ -258,3 +388,16 @@ def behaviour(handler: ast.ExceptHandler) -> str:
     ):
         return "log_continue" if logs_anything(handler) else "other"
     return "other"
+
+
+def never_returns(body: Sequence[ast.stmt]) -> str | None:
+    """How a function body ends when it cannot return normally: "exit" (`sys.exit()` last) or
+    "raise" (a `raise` on every path at the end); None otherwise."""
+    if body and _is_exit(body[-1]):
+        return "exit"
+    return "raise" if _ending(body, None) is not None else None
+
+
+def is_mixed(handler: ast.ExceptHandler) -> bool:
+    """Re-raises on some paths and swallows on others."""
+    return _ending(handler.body, handler.name) is None and _contains_raise(handler.body)

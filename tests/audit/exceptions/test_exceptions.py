@@ -12,7 +12,7 @@ from gathering_consolidate import audit
 from gathering_consolidate.audit import registry
 from gathering_consolidate.audit.base import dedent
 from gathering_consolidate.audit.exceptions import summarize
-from gathering_consolidate.audit.exceptions.helpers import behaviour, logs_traceback
+from gathering_consolidate.audit.exceptions.helpers import behaviour, is_mixed, logs_traceback
 from gathering_consolidate.config import Config, load_config
 from gathering_consolidate.harness import load_annotations, score
 from gathering_consolidate.project import audit_sources, sources_from_mapping
@@ -69,18 +69,68 @@ def handler_of(code: str) -> ast.ExceptHandler:
         ("return set()", "return_default"),
         ("return self.default", "return_default"),
         ("log.warning('x')\n    return None", "return_default"),
-        ("return {'error': str(exc)}", "other"),
-        ("return JSONResponse(status_code=500)", "other"),
+        ("return {'error': str(exc)}", "return_error"),
+        ("return {'success': False, 'message': 'failed'}", "return_error"),
+        ("return Result(success=False)", "return_error"),
+        ("response['error'] = str(exc)", "return_error"),
+        ("log.warning('x')\n    error = str(exc)", "log_continue"),
+        ("response = JSONResponse(status_code=500)", "return_error"),
+        ("sys.exit(1)", "exit"),
+        ("log.error('x')\n    os._exit(2)", "exit"),
+        ("raise exc from None", "reraise"),
+        ("pytest.fail('boom')", "wrap_raise"),
+        ("traceback.print_exc()", "log_continue"),
+        ("return 'not found'", "return_default"),
+        ("return JSONResponse(status_code=500)", "return_error"),
         ("logger.warning('failed')", "log_continue"),
         ("logger.error('failed: %s', exc)\n    continue", "log_continue"),
         ("print('failed')\n    break", "log_continue"),
         ("failed = True", "other"),
-        ("if fatal:\n        raise\n    return None", "other"),
+        ("if fatal:\n        raise\n    return None", "return_default"),
     ],
 )
 def test_behaviour(body, expected):
     code = f"try:\n    work()\nexcept Exception as exc:\n    {body}\n"
     assert behaviour(handler_of(code)) == expected
+
+
+def test_mixed_handlers_are_flagged():
+    code = "try:\n    work()\nexcept Exception as exc:\n    if fatal:\n        raise\n    return None\n"
+    assert is_mixed(handler_of(code))
+    assert not is_mixed(handler_of("try:\n    work()\nexcept Exception:\n    raise\n"))
+
+
+def test_a_handler_ending_in_a_function_that_exits_is_exit():
+    findings = run(
+        {
+            "app/cli.py": """
+                import sys
+
+                def cleanup(proc):
+                    proc.terminate()
+                    sys.exit(1)
+
+                def fail(message):
+                    raise RuntimeError(message)
+
+                def main(proc):
+                    try:
+                        proc.wait()
+                    except Exception:
+                        cleanup(proc)
+
+                def other(proc):
+                    try:
+                        proc.wait()
+                    except Exception as exc:
+                        fail(str(exc))
+            """
+        }
+    ).findings
+    assert {(f.location.line, f.rule, f.evidence["behaviour"]) for f in findings} == {
+        (13, "EXC002", "exit"),
+        (19, "EXC002", "wrap_raise"),
+    }
 
 
 @pytest.mark.parametrize(
