@@ -17,7 +17,8 @@ symbolic link planted in it, land outside the project, or leave half a file behi
 
 `write_many_atomic` is all or nothing over several files: every temporary file is staged first;
 only when all are written are they renamed, and if a rename fails the files already replaced are
-put back from hard-link backups taken just before.
+put back from hard-link backups taken just before (on a file system without hard links a replaced
+file cannot be put back; new files are removed either way).
 """
 
 from __future__ import annotations
