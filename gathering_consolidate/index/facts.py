@@ -193,6 +193,8 @@ class Function:
     global_assigns: frozenset[str]
     loads: frozenset[str]  # names read in the body (to tell an unused coroutine result)
     decorators: tuple[str, ...]
+    #: The body nests deeper than Python's recursion allows to walk: `calls` is incomplete.
+    truncated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +332,7 @@ class _FunctionState:
         "loads",
         "return_values",
         "self_assigns",
+        "truncated",
     )
 
     def __init__(self) -> None:
@@ -340,6 +343,7 @@ class _FunctionState:
         self.global_assigns: set[str] = set()
         self.loads: set[str] = set()
         self.guards: list[tuple[str, ...]] = []
+        self.truncated = False
 
 
 class _Collector:
@@ -526,7 +530,11 @@ class _Collector:
 
     # -- module ------------------------------------------------------------------------------
     def run(self) -> ModuleFacts:
-        self.block(self.ctx.tree.body, None, None, module_level=True)
+        for stmt in self.ctx.tree.body:
+            try:
+                self.statement(stmt, None, None, module_level=True)
+            except RecursionError:  # a module-level expression nested ~1000 deep: skip it
+                continue
         classes = [
             ClassInfo(
                 c.qualname,
@@ -962,7 +970,10 @@ class _Collector:
             if extra is not None:
                 scope.env[extra.arg] = None
         state = _FunctionState()
-        self.block(node.body, scope, state)
+        try:
+            self.block(node.body, scope, state)
+        except RecursionError:  # an expression nested ~1000 deep: keep what was read, say so
+            state.truncated = True
         self.functions.append(
             Function(
                 qualname=qualname,
@@ -987,6 +998,7 @@ class _Collector:
                 global_assigns=frozenset(state.global_assigns),
                 loads=frozenset(state.loads),
                 decorators=tuple(decorators),
+                truncated=state.truncated,
             )
         )
         return state.loads
@@ -1059,9 +1071,17 @@ def _single_name(targets: list[ast.expr]) -> str | None:
 
 
 def _union_members(node: ast.AST) -> list[ast.AST]:
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
-        return [*_union_members(node.left), *_union_members(node.right)]
-    return [node]
+    """`A | B | C` -> [A, B, C], without recursion (a long union is a deep left-nested tree)."""
+    members: list[ast.AST] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.BinOp) and isinstance(current.op, ast.BitOr):
+            stack.append(current.right)
+            stack.append(current.left)
+        else:
+            members.append(current)
+    return members
 
 
 def _is_none(node: ast.AST) -> bool:

@@ -323,6 +323,17 @@ class Analysis:
         index = self.index
         function = index.functions[qualname]
         found: list[dict[str, Any]] = []
+        if function.truncated:
+            found.append(
+                {
+                    "call": f"def {function.name}",
+                    "resolved": None,
+                    "path": self.paths[qualname],
+                    "line": function.line,
+                    "function": qualname,
+                    "reason": "body nested too deeply to read every call",
+                }
+            )
         for i, call in enumerate(function.calls):
             if call.usage == "await":
                 continue  # an awaited call is an async API (or analysed on its own)

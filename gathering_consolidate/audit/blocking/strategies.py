@@ -459,7 +459,9 @@ def _nested(index: Index) -> dict[str, list[str]]:
         if not function.nested:
             continue
         parent = qualname.rsplit(".", 1)[0]
-        while parent in index.functions:
+        for _ in range(qualname.count(".")):  # each step drops a name: bounded by the dots
+            if parent not in index.functions:
+                break
             found.setdefault(parent, []).append(qualname)
             if not index.functions[parent].nested:
                 break

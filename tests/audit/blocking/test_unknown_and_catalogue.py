@@ -408,3 +408,13 @@ def test_non_blocking_entries_win_over_the_class_pattern():
     assert found(result, "ASY001") == []
     (finding,) = found(result, "ASY003")
     assert finding.severity is Severity.LOW  # boto3 and redis are known packages
+
+
+def test_a_body_too_deep_to_walk_is_unknown_not_a_crash():
+    deep = " + ".join(["f()"] * 1500)  # ast.parse accepts it; walking it recursively cannot
+    code = f"def f():\n    return 1\n\n\nasync def total():\n    return {deep}\n"
+    result = audit_files({"app/deep.py": code}, ["ASY"])
+    (finding,) = found(result, "ASY003")
+    assert finding.severity is Severity.INFO
+    (entry,) = finding.evidence["unknown_calls"]
+    assert entry["reason"] == "body nested too deeply to read every call"
