@@ -338,21 +338,27 @@ class Analysis:
             if call.usage == "await":
                 continue  # an awaited call is an async API (or analysed on its own)
             targets = index.all_targets(qualname, i)
+            reason = None
             if not targets:
                 resolved = None
             elif all(t.kind != "ext" or self.rules.is_known(t.name) for t in targets):
-                continue
+                partial = _partial_param(index, call.callee)
+                if partial is None:
+                    continue
+                resolved = targets[0].name
+                reason = f"some callers pass `{partial}` something unknown"
             else:
                 resolved = next(t.name for t in targets if t.kind == "ext")
-            found.append(
-                {
-                    "call": call.text,
-                    "resolved": resolved,
-                    "path": self.paths[qualname],
-                    "line": call.line,
-                    "function": qualname,
-                }
-            )
+            entry = {
+                "call": call.text,
+                "resolved": resolved,
+                "path": self.paths[qualname],
+                "line": call.line,
+                "function": qualname,
+            }
+            if reason:
+                entry["reason"] = reason
+            found.append(entry)
         self._own_unknown[qualname] = found
         return found
 
@@ -396,6 +402,24 @@ class Analysis:
                     queue.append((target.name, depth + 1))
         self._tree_unknown[qualname] = found[:UNKNOWN_SHOWN]
         return self._tree_unknown[qualname]
+
+
+def _partial_param(index: Index, value: Any) -> str | None:
+    """The name of a parameter in `value` that the index typed from some callers only (others
+    pass something unknown), if any; the walk over the nested value is bounded."""
+    if not index.partial_params:
+        return None
+    stack = [value]
+    for _ in range(64):
+        if not stack:
+            return None
+        current = stack.pop()
+        if not isinstance(current, tuple) or not current:
+            continue
+        if current[0] == "param" and (current[1], current[2]) in index.partial_params:
+            return str(current[2])
+        stack.extend(part for part in current[1:] if isinstance(part, tuple))
+    return None
 
 
 def _reach(

@@ -418,3 +418,25 @@ def test_a_body_too_deep_to_walk_is_unknown_not_a_crash():
     assert finding.severity is Severity.INFO
     (entry,) = finding.evidence["unknown_calls"]
     assert entry["reason"] == "body nested too deeply to read every call"
+
+
+def test_a_parameter_some_callers_pass_unknown_values_keeps_its_calls_unknown():
+    code = """
+        class Fast:
+            def run(self):
+                return 1
+
+        def go(job):
+            return job.run()
+
+        def elsewhere(factory):
+            go(factory.build())
+
+        async def handler():
+            return go(Fast())
+    """
+    (finding,) = found(audit_files({"app/jobs.py": code}, ["ASY"]), "ASY003")
+    assert finding.severity is Severity.INFO
+    (entry,) = [u for u in finding.evidence["unknown_calls"] if u["call"] == "job.run"]
+    assert entry["resolved"] == "app.jobs.Fast.run"
+    assert entry["reason"] == "some callers pass `job` something unknown"
