@@ -194,7 +194,12 @@ def score_exc(labels: list[dict[str, Any]], findings: Iterable[Finding]) -> dict
             finding.evidence.get("logs_traceback")
         )
     for key, label in labelled.items():
-        reported = "reported" if key in tool else "not reported"
+        if key not in tool:
+            reported = "not reported"
+        elif tool[key].evidence.get("dispatch"):
+            reported = "dispatch site"  # the tool's own isolation advice: isolate-handlers
+        else:
+            reported = "reported"
         isolation[("isolation" if label.get("isolation") else "no isolation", reported)] += 1
     tp, fp, fn = len(matched), len(tool) - len(matched), len(labelled) - len(matched)
     return {
@@ -335,6 +340,9 @@ def score_judged(
     positives = [lb for lb in labels if lb["report"]]
     found = sum(1 for lb in positives if id(lb) in hit)
     return {
+        "tp": true_findings,
+        "fp": len(tool) - true_findings,
+        "fn": len(positives) - found,
         "findings": len(tool),
         "true_findings": true_findings,
         "positives": len(positives),
@@ -414,10 +422,19 @@ def render(all_scores: Sequence[dict[str, Any]]) -> str:
             f"== {project}: {scores['files']} files, {scores['failed_files']} failed, "
             f"{len(scores['errors'])} internal errors"
         )
-        lines.append(f"  {'family':<7}{'metric':<22}{'value':>8}  {'target':<9}met")
+        lines.append(f"  {'family':<7}{'TP/FP/FN':<12}{'metric':<22}{'value':>8}  {'target':<9}met")
+        shown = set()
         for family, metric, value, target in headline(scores):
+            data, counts = scores[family], ""
+            if family not in shown and "tp" in data:
+                counts = f"{data['tp']}/{data['fp']}/{data['fn']}"
+            elif family not in shown and family == "SQL":
+                counts = f"{data['seen_sites']}/{data['sites']} seen"
+            shown.add(family)
             mark = "yes" if target.met(value) else "NO"
-            lines.append(f"  {family:<7}{metric:<22}{_num(value):>8}  {target!s:<9}{mark}")
+            lines.append(
+                f"  {family:<7}{counts:<12}{metric:<22}{_num(value):>8}  {target!s:<9}{mark}"
+            )
         missing = [f for f in ("EXC", "ASY", "SQL", *JUDGED) if scores.get(f) is None]
         if missing:
             lines.append(f"  no labels yet: {', '.join(missing)}")
