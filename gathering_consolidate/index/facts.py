@@ -357,6 +357,7 @@ class _Collector:
         self.prefixes: list[tuple[str, str]] = []
         self.module_calls: list[Call] = []
         self.class_attrs: dict[str, list[tuple[str, Value]]] = {}
+        self.defined: set[str] = set()
         self.module_names = self._module_level_names(ctx.tree.body)
 
     # -- names -------------------------------------------------------------------------------
@@ -918,6 +919,9 @@ class _Collector:
     ) -> set[str]:
         """Collect one function (and its nested ones); returns the names its body reads."""
         qualname = f"{prefix}.{node.name}"
+        if qualname in self.defined:  # defined again (two routes named `root`, a setter):
+            qualname = f"{qualname}@{node.lineno}"  # keep both; the name resolves to the first
+        self.defined.add(qualname)
         decorators: list[str] = []
         routes: list[RouteDecorator] = []
         kind = "method" if cls is not None else "function"

@@ -498,3 +498,26 @@ def test_a_reexport_chain_deeper_than_the_bound_is_unknown_not_a_recursion_error
         }
     )
     assert targets(index, "d.a.A.go") == [None]
+
+
+def test_a_function_defined_twice_keeps_both_definitions():
+    index = index_of(
+        {
+            "app/main.py": """
+                import time
+                from fastapi import FastAPI
+
+                app = FastAPI()
+
+                @app.get("/a")
+                async def root():
+                    return 1
+
+                @app.get("/b")
+                async def root():
+                    time.sleep(1)
+            """
+        }
+    )
+    assert set(index.routes) == {"app.main.root", "app.main.root@11"}
+    assert targets(index, "app.main.root@11") == ["time.sleep"]

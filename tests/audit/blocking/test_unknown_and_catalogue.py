@@ -377,6 +377,23 @@ def test_callers_that_disagree_give_a_union_and_either_member_blocks():
         ),
         (
             """
+            import openai
+            async def handler():
+                return openai.ChatCompletion.create(model="gpt-4", messages=[])
+            """,
+            "openai.ChatCompletion.create",
+        ),
+        (
+            """
+            from openai import OpenAI
+            client = OpenAI()
+            async def handler():
+                return client.chat.completions.create(model="gpt-4o", messages=[])
+            """,
+            "openai.OpenAI.chat.completions.create",
+        ),
+        (
+            """
             import shutil
             async def handler(src, dst):
                 shutil.copyfileobj(src, dst)
@@ -440,3 +457,18 @@ def test_a_parameter_some_callers_pass_unknown_values_keeps_its_calls_unknown():
     (entry,) = [u for u in finding.evidence["unknown_calls"] if u["call"] == "job.run"]
     assert entry["resolved"] == "app.jobs.Fast.run"
     assert entry["reason"] == "some callers pass `job` something unknown"
+
+
+def test_the_async_openai_client_is_not_a_blocking_call():
+    code = """
+        import asyncio
+        from openai import AsyncOpenAI
+
+        client = AsyncOpenAI()
+
+        async def both():
+            one = client.chat.completions.create(model="m", messages=[])
+            two = client.chat.completions.create(model="m", messages=[])
+            return await asyncio.gather(one, two)
+    """
+    assert found(audit_files({"app/llm.py": code}, ["ASY"]), "ASY001") == []
