@@ -477,7 +477,8 @@ def main() -> None:
 
         traceback.print_exc()
         Console(stderr=True, highlight=False).print(
-            f"[bold red]internal error:[/] {exc!r}: a bug in gathering-consolidate, please report it"
+            f"[bold red]internal error:[/] {escape(repr(exc))}: a bug in gathering-consolidate,"
+            " please report it"
         )
         sys.exit(EXIT_ERROR)
 

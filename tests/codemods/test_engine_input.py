@@ -270,6 +270,19 @@ def test_bracketed_text_survives(tmp_path):
     assert "skipped app/[tool]/x.py" in skipped.stderr, skipped.stderr
 
 
+def test_an_internal_error_keeps_its_bracketed_text(monkeypatch, capsys):
+    from gathering_consolidate import cli
+
+    def boom() -> None:
+        raise RuntimeError("[tool.gathering-consolidate] went wrong")
+
+    monkeypatch.setattr(cli, "app", boom)
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 2
+    assert "RuntimeError('[tool.gathering-consolidate] went wrong')" in capsys.readouterr().err
+
+
 def test_80_columns_keep_paths_whole(tmp_path):
     deep = (
         "app/" + "/".join(f"package_number_{i}" for i in range(6)) + "/module_with_a_long_name.py"
