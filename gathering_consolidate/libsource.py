@@ -86,6 +86,15 @@ _BUILTIN_EXCEPTIONS = frozenset(
 _INERT_BASES = frozenset(
     {"object", "abc.ABC", "typing.Generic", "typing.Protocol", "typing.NamedTuple"}
 )
+_LITERALS: dict[type[ast.AST], str] = {
+    ast.List: "list",
+    ast.ListComp: "list",
+    ast.Dict: "dict",
+    ast.DictComp: "dict",
+    ast.Set: "set",
+    ast.SetComp: "set",
+    ast.Tuple: "tuple",
+}
 _NOT_EXCEPTION = frozenset({"KeyboardInterrupt", "SystemExit", "GeneratorExit", "BaseException"})
 
 
@@ -494,15 +503,73 @@ class _Handler:
     reraises: bool
 
 
+@dataclass(frozen=True)
+class _Syntax:
+    """What a function body binds, read once per function node (no name resolution)."""
+
+    self_name: str | None
+    annotations: dict[str, ast.expr]  # parameters and annotated locals
+    local_exprs: dict[str, list[ast.expr]]
+    local_imports: dict[str, str]
+    nested: dict[str, _FuncNode]
+    caught_names: frozenset[str]
+    classmethod: bool
+
+
+def _syntax(node: _FuncNode, is_method: bool, package: str) -> _Syntax:
+    args = node.args
+    positional = [*args.posonlyargs, *args.args]
+    decorators = {_dotted(d) for d in node.decorator_list}
+    self_name = None
+    if is_method and positional and "staticmethod" not in decorators:
+        self_name = positional[0].arg
+    annotations = {
+        a.arg: a.annotation
+        for a in [*positional, *args.kwonlyargs]
+        if a.annotation is not None and a.arg != self_name
+    }
+    local_exprs: dict[str, list[ast.expr]] = {}
+    local_imports: dict[str, str] = {}
+    nested: dict[str, _FuncNode] = {}
+    caught: set[str] = set()
+    for child in _own_nodes(node.body):
+        if isinstance(child, (ast.Import, ast.ImportFrom)):
+            _import(child, package, local_imports, [])
+        elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            nested.setdefault(child.name, child)
+        elif isinstance(child, ast.Assign):
+            for target in child.targets:
+                if isinstance(target, ast.Name):
+                    local_exprs.setdefault(target.id, []).append(child.value)
+        elif isinstance(child, ast.AnnAssign) and isinstance(child.target, ast.Name):
+            annotations.setdefault(child.target.id, child.annotation)
+            if child.value is not None:
+                local_exprs.setdefault(child.target.id, []).append(child.value)
+        elif isinstance(child, ast.withitem) and isinstance(child.optional_vars, ast.Name):
+            local_exprs.setdefault(child.optional_vars.id, []).append(child.context_expr)
+        elif isinstance(child, ast.ExceptHandler) and child.name:
+            caught.add(child.name)
+    return _Syntax(
+        self_name,
+        annotations,
+        local_exprs,
+        local_imports,
+        nested,
+        frozenset(caught),
+        "classmethod" in decorators,
+    )
+
+
 @dataclass
 class _Scope:
     func: _Func
-    self_name: str | None
-    local_exprs: dict[str, list[ast.expr]]
-    local_imports: dict[str, str]
-    local_types: dict[str, str]  # from parameter annotations
-    nested: dict[str, _FuncNode]
+    syntax: _Syntax
+    local_types: dict[str, str | None] = field(default_factory=dict)  # annotations, evaluated
     evaluating: set[str] = field(default_factory=set)
+
+    @property
+    def self_name(self) -> str | None:
+        return self.syntax.self_name
 
 
 class _Query:
@@ -516,8 +583,7 @@ class _Query:
         self.unversioned = False
         self.memo: dict[tuple[int, str, int], _Summary] = {}
         self.active: set[tuple[int, str]] = set()
-        self.attr_memo: dict[int, dict[str, Any]] = {}
-        self.attr_active: set[int] = set()
+        self.attr_memo: dict[tuple[int, str], tuple[Any, ...] | None] = {}
         self.returns_memo: dict[tuple[int, str], tuple[Any, ...] | None] = {}
 
     # -- modules --------------------------------------------------------------------------------
@@ -701,7 +767,7 @@ class _Query:
             if kind == "inst":
                 found = self.resolve(base[1])
                 if found[0] == "class":
-                    attr = self.attr_types(found[1]).get(node.attr)
+                    attr = self.attr_type(found[1], node.attr)
                     if attr is not None:
                         return attr
                 return ("name", f"{base[1]}.{node.attr}")
@@ -710,7 +776,7 @@ class _Query:
                 method = self.method(klass, node.attr)
                 if isinstance(method, tuple):
                     return ("method", klass, node.attr)
-                return self.attr_types(klass).get(node.attr)
+                return self.attr_type(klass, node.attr)
             if kind == "super":
                 return ("supermethod", base[1], node.attr)
             return None
@@ -721,25 +787,34 @@ class _Query:
             return self.returns(func)
         if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes | int | float):
             return ("inst", type(node.value).__name__)
-        if isinstance(node, (ast.JoinedStr)):
+        if isinstance(node, ast.JoinedStr):
             return ("inst", "str")
-        return None
+        literal = _LITERALS.get(type(node))
+        return ("inst", literal) if literal else None
 
     def _name(self, scope: _Scope, name: str, depth: int) -> tuple[Any, ...] | None:
         if name == scope.self_name and scope.func.self_cls is not None:
             return ("self", scope.func.self_cls)
-        if name in scope.local_types:
-            return ("inst", scope.local_types[name])
-        if name in scope.local_imports:
-            return ("name", scope.local_imports[name])
-        if name in scope.nested:
-            return ("nested", scope.nested[name])
-        if name in scope.local_exprs:
+        syntax = scope.syntax
+        if name in syntax.annotations:
+            if name not in scope.local_types:
+                scope.local_types[name] = None  # a cycle guard
+                value = self.value(_module_scope(scope.func.module), syntax.annotations[name])
+                if value is not None and value[0] == "name" and value[1] != "None":
+                    scope.local_types[name] = value[1]
+            annotated = scope.local_types[name]
+            if annotated is not None:
+                return ("inst", annotated)
+        if name in syntax.local_imports:
+            return ("name", syntax.local_imports[name])
+        if name in syntax.nested:
+            return ("nested", syntax.nested[name])
+        if name in syntax.local_exprs:
             if name in scope.evaluating:
                 return None
             scope.evaluating.add(name)
             try:
-                for expr in scope.local_exprs[name]:
+                for expr in syntax.local_exprs[name]:
                     found = self.value(scope, expr, depth + 1)
                     if found is not None:
                         return found
@@ -817,86 +892,39 @@ class _Query:
         self.returns_memo[key] = found
         return found
 
-    def attr_types(self, klass: _Class) -> dict[str, Any]:
-        """`self.x` values: class-body annotations and assignments in any method (and bases)."""
-        key = id(klass.node)
+    def attr_type(self, klass: _Class, attr: str) -> tuple[Any, ...] | None:
+        """The instance `self.<attr>` holds: a class-body annotation, else an assignment to it in
+        any method of the class or its bases."""
+        key = (id(klass.node), attr)
         if key in self.attr_memo:
             return self.attr_memo[key]
-        if key in self.attr_active:
-            return {}
-        self.attr_active.add(key)
-        found: dict[str, Any] = {}
-        try:
-            order, _complete = self.mro(klass)
-            for current in order:
-                for stmt in current.node.body:
-                    if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-                        value = self.value(_module_scope(current.module), stmt.annotation)
-                        if value is not None and value[0] == "name":
-                            found.setdefault(stmt.target.id, ("inst", value[1]))
-                    if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                        continue
-                    scope = self.scope(_Func(current.module, stmt, current, klass, ""))
-                    if scope.self_name is None:
-                        continue
-                    for node in ast.walk(stmt):
-                        targets: list[ast.expr] = []
-                        if isinstance(node, ast.Assign):
-                            targets, value_node = node.targets, node.value
-                        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-                            targets, value_node = [node.target], node.value
-                        for target in targets:
-                            if (
-                                isinstance(target, ast.Attribute)
-                                and isinstance(target.value, ast.Name)
-                                and target.value.id == scope.self_name
-                                and target.attr not in found
-                            ):
-                                value = self.value(scope, value_node)
-                                if value is not None and value[0] == "inst":
-                                    found[target.attr] = value
-        finally:
-            self.attr_active.discard(key)
+        self.attr_memo[key] = None  # a cycle guard
+        found = None
+        order, _complete = self.mro(klass)
+        for current in order:
+            for kind, node, expr in self.source._self_assigns(current.node).get(attr, ()):
+                if kind == "annotation":
+                    value = self.value(_module_scope(current.module), expr)
+                    value = ("inst", value[1]) if value and value[0] == "name" else None
+                else:
+                    scope = self.scope(_Func(current.module, node, current, klass, ""))
+                    value = self.value(scope, expr)
+                if value is not None and value[0] == "inst":
+                    found = value
+                    break
+            if found is not None:
+                break
         self.attr_memo[key] = found
         return found
 
     # -- functions ------------------------------------------------------------------------------
     def scope(self, func: _Func) -> _Scope:
-        node = func.node
-        args = node.args
-        positional = [*args.posonlyargs, *args.args]
-        decorators = {_dotted(d) for d in node.decorator_list}
-        self_name = None
-        if func.owner is not None and positional and "staticmethod" not in decorators:
-            self_name = positional[0].arg
-        local_types: dict[str, str] = {}
-        module_scope = _module_scope(func.module)
-        for arg in [*positional, *args.kwonlyargs]:
-            if arg.annotation is not None and arg.arg != self_name:
-                value = self.value(module_scope, arg.annotation)
-                if value is not None and value[0] == "name":
-                    local_types[arg.arg] = value[1]
-        local_exprs: dict[str, list[ast.expr]] = {}
-        local_imports: dict[str, str] = {}
-        nested: dict[str, _FuncNode] = {}
-        for child in _own_nodes(node.body):
-            if isinstance(child, (ast.Import, ast.ImportFrom)):
-                _import(child, func.module.package, local_imports, [])
-            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                nested.setdefault(child.name, child)
-            elif isinstance(child, ast.Assign):
-                for target in child.targets:
-                    if isinstance(target, ast.Name):
-                        local_exprs.setdefault(target.id, []).append(child.value)
-            elif isinstance(child, ast.AnnAssign) and isinstance(child.target, ast.Name):
-                value = self.value(module_scope, child.annotation)
-                if value is not None and value[0] == "name":
-                    local_types.setdefault(child.target.id, value[1])
-                elif child.value is not None:
-                    local_exprs.setdefault(child.target.id, []).append(child.value)
-            elif isinstance(child, ast.withitem) and isinstance(child.optional_vars, ast.Name):
-                local_exprs.setdefault(child.optional_vars.id, []).append(child.context_expr)
-        return _Scope(func, self_name, local_exprs, local_imports, local_types, nested)
+        key = (id(func.node), func.owner is not None)
+        syntax = self.source._syntax.get(key)
+        if syntax is None:
+            syntax = _syntax(func.node, func.owner is not None, func.module.package)
+            self.source._syntax[key] = syntax
+        return _Scope(func, syntax)
 
     def summary(self, func: _Func, depth: int) -> _Summary:
         who = func.self_cls.canonical if func.self_cls else ""
@@ -932,11 +960,7 @@ class _Walker:
         self.depth = depth
         self.out = out
         self.here = scope.func.display
-        self.caught_names = {
-            n.name
-            for n in _own_nodes(scope.func.node.body)
-            if isinstance(n, ast.ExceptHandler) and n.name
-        }
+        self.caught_names = scope.syntax.caught_names
 
     def stmts(self, body: Sequence[ast.stmt], catchers: tuple[list[_Handler], ...]) -> None:
         for stmt in body:
@@ -1070,9 +1094,21 @@ class _Walker:
             self.super_call(value[1], value[2], text, catchers)
         elif kind == "inst":
             self.named(f"{value[1]}.__call__", text, catchers)
+        elif kind == "self" and self.scope.syntax.classmethod:
+            self.instantiate(value[1], text, catchers)  # `cls(...)`
         elif kind == "name":
             self.named(value[1], text, catchers)
         else:
+            self.out.add_unknown(text)
+
+    def instantiate(self, klass: _Class, text: str, catchers: tuple[list[_Handler], ...]) -> None:
+        """A library class called: its `__init__` (none, with every base known: nothing)."""
+        init = self.q.method(klass, "__init__")
+        if isinstance(init, tuple):
+            owner, method = init
+            inner = _Func(owner.module, method, owner, klass, f"{klass.display}.__init__")
+            self.merge(self.q.summary(inner, self.depth + 1), catchers)
+        elif init:
             self.out.add_unknown(text)
 
     def super_call(
@@ -1109,14 +1145,7 @@ class _Walker:
         if kind == "func":
             self.merge(q.summary(found[1], self.depth + 1), catchers)
         elif kind == "class":
-            init = q.method(found[1], "__init__")
-            if isinstance(init, tuple):
-                owner, method = init
-                display = f"{found[1].display}.__init__"
-                inner = _Func(owner.module, method, owner, found[1], display)
-                self.merge(q.summary(inner, self.depth + 1), catchers)
-            elif init:
-                self.out.add_unknown(text)
+            self.instantiate(found[1], text, catchers)
         elif kind == "external" and name in _BUILTIN_EXCEPTIONS:
             return  # building an exception
         else:
@@ -1126,8 +1155,11 @@ class _Walker:
 _NO_FUNC = ast.FunctionDef(name="<module>", args=ast.arguments(), body=[], decorator_list=[])
 
 
+_NO_SYNTAX = _Syntax(None, {}, {}, {}, {}, frozenset(), False)
+
+
 def _module_scope(module: _Module) -> _Scope:
-    return _Scope(_Func(module, _NO_FUNC, None, None, module.name), None, {}, {}, {}, {})
+    return _Scope(_Func(module, _NO_FUNC, None, None, module.name), _NO_SYNTAX)
 
 
 def _own_nodes(body: Sequence[ast.stmt]) -> Iterable[ast.AST]:
@@ -1199,6 +1231,42 @@ class LibrarySource:
         self._tops = self._top_names()
         self._modules: dict[str, _Module | str | None] = {}
         self._results: dict[str, LibraryFacts] = {}
+        self._syntax: dict[tuple[int, bool], _Syntax] = {}
+        self._assigns: dict[int, dict[str, list[tuple[str, Any, ast.expr]]]] = {}
+
+    def _self_assigns(self, node: ast.ClassDef) -> dict[str, list[tuple[str, Any, ast.expr]]]:
+        """Per attribute: class-body annotations and `self.<attr> = ...` in its methods."""
+        key = id(node)
+        if key not in self._assigns:
+            found: dict[str, list[tuple[str, Any, ast.expr]]] = {}
+            for stmt in node.body:
+                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                    found.setdefault(stmt.target.id, []).append(
+                        ("annotation", None, stmt.annotation)
+                    )
+                if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                positional = [*stmt.args.posonlyargs, *stmt.args.args]
+                static = "staticmethod" in {_dotted(d) for d in stmt.decorator_list}
+                self_name = positional[0].arg if positional and not static else None
+                if self_name is None:
+                    continue
+                for child in _own_nodes(stmt.body):
+                    if isinstance(child, ast.Assign):
+                        targets, value = child.targets, child.value
+                    elif isinstance(child, ast.AnnAssign) and child.value is not None:
+                        targets, value = [child.target], child.value
+                    else:
+                        continue
+                    for target in targets:
+                        if (
+                            isinstance(target, ast.Attribute)
+                            and isinstance(target.value, ast.Name)
+                            and target.value.id == self_name
+                        ):
+                            found.setdefault(target.attr, []).append(("assign", stmt, value))
+            self._assigns[key] = found
+        return self._assigns[key]
 
     def _top_names(self) -> frozenset[str]:
         names = set()
