@@ -10,7 +10,7 @@ when there is nothing to do; raise `Refuse(reason)` to refuse the whole file). P
 (writing a helper module, converting every caller) override `run(project)` and call
 `project.step(...)` as they go, so the command line can show progress.
 
-Texts are what Python reads: decoded as its tokenizer decodes (BOM, coding cookie) with `\n`
+Texts are what Python reads: decoded as its tokenizer decodes (BOM, coding cookie) with LF
 line ends; the engine writes them back in the file's own encoding and line ends.
 """
 

@@ -2,7 +2,7 @@
 
 Rules it enforces for every codemod:
 - files are read as Python reads them (`tokenize.detect_encoding`: BOM, coding cookie); the
-  codemod sees `\n` line ends; a changed file is written back in its own encoding, with its BOM
+  codemod sees LF line ends; a changed file is written back in its own encoding, with its BOM
   and its line ends (CRLF stays CRLF, on added lines too);
 - a file that cannot be read, decoded or parsed is reported (`Skipped`) and left alone; it stops
   nothing: exit 2 is for usage errors, internal errors and files the codemod had to change and
@@ -58,7 +58,8 @@ from .base import (
 
 
 class CodemodError(Exception):
-    """A usage problem: unknown codemod, an unsafe one without --unsafe-fixes, a bad option."""
+    """A usage problem: unknown codemod, a bad option, writing an unsafe one without
+    --unsafe-fixes."""
 
 
 def codemod_registry() -> dict[str, type[Codemod]]:
@@ -84,8 +85,8 @@ def codemod_registry() -> dict[str, type[Codemod]]:
 @dataclass(frozen=True)
 class TextFormat:
     """How a file was read, so it can be written back the same way: its encoding (`utf-8-sig`
-    when it starts with a BOM), its line ends (`\r\n`, `\n`, or None when mixed: then the text
-    is kept exactly as read) and the SHA-256 of its bytes (to tell whether it changed since)."""
+    when it starts with a BOM), its line ends (CRLF, LF, or None when mixed: then the text is
+    kept exactly as read) and the SHA-256 of its bytes (to tell whether it changed since)."""
 
     encoding: str = "utf-8"
     newline: str | None = "\n"
@@ -102,8 +103,8 @@ class TextFormat:
 def decode_source(data: bytes, *, python: bool = True) -> tuple[str, TextFormat]:
     """Decode a file's bytes as the interpreter decodes a Python file (BOM, PEP 263 coding
     cookie, else UTF-8; `python=False`: UTF-8 with or without BOM, for TOML and the like), with
-    `\n` line ends when the file uses one style throughout. Raises SyntaxError (a bad or
-    unknown cookie), UnicodeDecodeError or LookupError."""
+    LF line ends when the file uses one style throughout (CRLF files are written back as CRLF).
+    Raises SyntaxError (a bad or unknown cookie), UnicodeDecodeError or LookupError."""
     if python:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     else:
