@@ -626,6 +626,12 @@ class _Query:
         """`("func", _Func)`, `("class", _Class)`, `("module", _Module)`, `("external", name)`
         (outside the environment's source), `("missing", name)` (in a library, not found)."""
         shown = shown or dotted
+        if "()." in dotted and hops <= 12:  # `dbkit.connect().query`: a method of what it returns
+            head, _, tail = dotted.partition("().")
+            value = self.returns(("name", head))
+            if value is not None and value[0] == "inst":
+                return self.resolve(f"{value[1]}.{tail}", hops + 1, shown)
+            return ("missing", dotted)
         parts = dotted.split(".")
         if hops > 12 or not parts[0] or parts[0] in STDLIB or not self.source.installed(dotted):
             return ("external", dotted)
@@ -1228,6 +1234,7 @@ class LibrarySource:
         self.max_files = max_files
         self.files_parsed = 0
         self.distributions = read_distributions(self.site_packages)
+        self._editable = self._editable_roots()
         self._tops = self._top_names()
         self._modules: dict[str, _Module | str | None] = {}
         self._results: dict[str, LibraryFacts] = {}
@@ -1268,8 +1275,42 @@ class LibrarySource:
             self._assigns[key] = found
         return self._assigns[key]
 
+    def _editable_roots(self) -> dict[str, tuple[Path, ...]]:
+        """Top-level name -> folders holding it, for setuptools editable installs: the `MAPPING`
+        literal of `__editable___*_finder.py`, read with `ast.literal_eval` (never run)."""
+        roots: dict[str, list[Path]] = {}
+        for site in self.site_packages:
+            for finder in sorted(site.glob("__editable___*_finder.py")):
+                try:
+                    tree = ast.parse(finder.read_bytes())
+                except (OSError, SyntaxError, ValueError):
+                    continue
+                for stmt in tree.body:
+                    if (
+                        isinstance(stmt, ast.Assign)
+                        and len(stmt.targets) == 1
+                        and isinstance(stmt.targets[0], ast.Name)
+                        and stmt.targets[0].id == "MAPPING"
+                    ):
+                        try:
+                            mapping = ast.literal_eval(stmt.value)
+                        except (ValueError, TypeError, SyntaxError, RecursionError):
+                            continue
+                        if not isinstance(mapping, dict):
+                            continue
+                        for top, where in mapping.items():
+                            if (
+                                isinstance(top, str)
+                                and top.isidentifier()
+                                and isinstance(where, str)
+                            ):
+                                parent = Path(where).parent
+                                if Path(where).name == top and parent not in roots.get(top, []):
+                                    roots.setdefault(top, []).append(parent)
+        return {top: tuple(paths) for top, paths in roots.items()}
+
     def _top_names(self) -> frozenset[str]:
-        names = set()
+        names = set(self._editable)
         for root in self.search_path:
             try:
                 entries = list(os.scandir(root))
@@ -1298,7 +1339,7 @@ class LibrarySource:
         if not all(p.isidentifier() for p in parts):
             return None
         namespace = False
-        for root in self.search_path:
+        for root in (*self.search_path, *self._editable.get(parts[0], ())):
             base = root.joinpath(*parts)
             if (base / "__init__.py").is_file():
                 return base / "__init__.py", True

@@ -32,10 +32,10 @@ from gathering_consolidate.libsource import (
 
 DBKIT = {
     "dbkit/__init__.py": """
-        from .client import Client
+        from .client import Client, connect
         from .errors import QueryError
 
-        __all__ = ["Client", "QueryError"]
+        __all__ = ["Client", "QueryError", "connect"]
     """,
     "dbkit/errors.py": """
         class DbkitError(Exception):
@@ -85,6 +85,10 @@ DBKIT = {
 
             def pong(self, n):
                 return self.ping(n)
+
+
+        def connect(dsn):
+            return Client(dsn)
     """,
 }
 
@@ -424,3 +428,36 @@ def test_the_environment_is_never_imported(venv: tuple[Path, Path, Path]) -> Non
     )
     assert facts is not None and "dbkit" not in sys.modules
     assert os.fspath(site) not in sys.path
+
+
+def test_a_method_of_what_a_library_function_returns(venv: tuple[Path, Path, Path]) -> None:
+    """The EXC analysis names such calls `dbkit.connect().query`."""
+    root, _site, _marker = venv
+    facts = LibrarySource(find_environment(root), catalogue=CATALOGUE).describe(
+        "dbkit.connect().query"
+    )
+    assert facts is not None
+    assert set(facts.raises) == {"dbkit.errors.QueryError", "psycopg.Error"}
+    assert any(chain[-1] == "psycopg.connect" for chain in facts.blocking)
+    assert facts.unknown == ()
+
+
+def test_setuptools_editable_install_is_found_without_running_its_finder(
+    venv: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    root, site, marker = venv
+    ran = tmp_path / "finder-ran"
+    src = tmp_path / "checkout" / "src"
+    write_tree(src, {"edkit/__init__.py": "import time\ndef nap():\n    time.sleep(1)\n"})
+    (site / "__editable___edkit_1_0_finder.py").write_text(
+        f"open({str(ran)!r}, 'w').close()\nMAPPING = {{'edkit': {str(src / 'edkit')!r}}}\n"
+    )
+    (site / "__editable__.edkit-1.0.pth").write_text(
+        "import __editable___edkit_1_0_finder; __editable___edkit_1_0_finder.install()\n"
+    )
+    copy_install(site, {}, "edkit", "1.0")
+    facts = LibrarySource(find_environment(root), catalogue=CATALOGUE).describe("edkit.nap")
+    assert facts is not None
+    assert facts.blocking == (("edkit.nap", "time.sleep"),)
+    assert (facts.distribution, facts.version) == ("edkit", "1.0")
+    assert not ran.exists() and not marker.exists()
