@@ -398,6 +398,7 @@ class _Module:
     imports: dict[str, str]  # local name -> dotted target
     aliases: dict[str, ast.expr]  # NAME = expr at module level
     stars: list[str]
+    pinned: bool = True  # read from a site-packages folder (not an editable or .pth checkout)
 
 
 @dataclass(frozen=True, eq=False)
@@ -610,15 +611,17 @@ class _Query:
                 except (OSError, SyntaxError, ValueError):
                     source._modules[name] = None
                     return None
-                source._modules[name] = _module_facts(name, is_package, tree)
+                module_facts = _module_facts(name, is_package, tree)
+                module_facts.pinned = path is None or source._pinned(path)
+                source._modules[name] = module_facts
             else:
                 source._modules[name] = found
         module = source._modules[name]
         if module is not None:
             if dist is not None:
                 self.deps[dist.name] = dist.version
-            else:
-                self.unversioned = True
+            if dist is None or (isinstance(module, _Module) and not module.pinned):
+                self.unversioned = True  # its code can change under the same version: no cache
         return module
 
     # -- names ------------------------------------------------------------------------------------
@@ -1031,9 +1034,14 @@ class _Walker:
                 else:
                     if ancestors is None:
                         ancestors = self.q.base_names(type_name)
+                    # Nearly every library exception is an Exception; not one whose visible
+                    # bases show it is a BaseException only.
+                    below_exception = type_name not in _NOT_EXCEPTION and (
+                        "Exception" in ancestors or "BaseException" not in ancestors
+                    )
                     matches = any(
                         t in ancestors
-                        or (t == "Exception" and type_name not in _NOT_EXCEPTION)
+                        or (t == "Exception" and below_exception)
                         or t == "BaseException"
                         for t in handler.types
                     )
@@ -1326,6 +1334,10 @@ class LibrarySource:
                 elif entry.name.endswith((".py", ".so", ".pyd")):
                     names.add(stem)
         return frozenset(names - STDLIB)
+
+    def _pinned(self, path: Path) -> bool:
+        """Whether a module file lies in one of the site-packages folders."""
+        return any(path.is_relative_to(site) for site in self.site_packages)
 
     def installed(self, name: str) -> bool:
         """Whether the top-level package of a dotted name is in the environment (not stdlib)."""

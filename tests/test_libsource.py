@@ -443,7 +443,7 @@ def test_a_method_of_what_a_library_function_returns(venv: tuple[Path, Path, Pat
 
 
 def test_setuptools_editable_install_is_found_without_running_its_finder(
-    venv: tuple[Path, Path, Path], tmp_path: Path
+    venv: tuple[Path, Path, Path], tmp_path: Path, cache_dir: Path
 ) -> None:
     root, site, marker = venv
     ran = tmp_path / "finder-ran"
@@ -461,3 +461,35 @@ def test_setuptools_editable_install_is_found_without_running_its_finder(
     assert facts.blocking == (("edkit.nap", "time.sleep"),)
     assert (facts.distribution, facts.version) == ("edkit", "1.0")
     assert not ran.exists() and not marker.exists()
+    # A checkout changes under the same version: read every time, never cached.
+    assert not (cache_dir / "libsource").exists()
+
+
+def test_except_exception_does_not_catch_a_base_exception(venv: tuple[Path, Path, Path]) -> None:
+    root, site, _marker = venv
+    code = """
+        class Stop(BaseException):
+            pass
+
+
+        class Oops(Exception):
+            pass
+
+
+        def stop():
+            try:
+                raise Stop()
+            except Exception:
+                pass
+
+
+        def oops():
+            try:
+                raise Oops()
+            except Exception:
+                pass
+    """
+    copy_install(site, {"stopkit/__init__.py": code}, "stopkit", "1.0")
+    source = LibrarySource(find_environment(root), catalogue=CATALOGUE)
+    assert source.describe("stopkit.stop").raises == {"stopkit.Stop": ("stopkit.stop",)}
+    assert source.describe("stopkit.oops").raises == {}
