@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -1245,8 +1247,10 @@ class LibrarySource:
         self._editable = self._editable_roots()
         self._tops = self._top_names()
         self._modules: dict[str, _Module | str | None] = {}
+        # consolidate: ignore[MEM001] one entry per library call the audited project makes
         self._results: dict[str, LibraryFacts] = {}
         self._syntax: dict[tuple[int, bool], _Syntax] = {}
+        # consolidate: ignore[MEM001] one entry per class of the environment that was read
         self._assigns: dict[int, dict[str, list[tuple[str, Any, ast.expr]]]] = {}
 
     def _self_assigns(self, node: ast.ClassDef) -> dict[str, list[tuple[str, Any, ast.expr]]]:
@@ -1480,20 +1484,17 @@ class LibrarySource:
             {"key": key, "deps": dict(deps), "facts": facts.to_json()}, sort_keys=True
         )
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(path.parent, mode=0o700, exist_ok=True)
             fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
                     fh.write(payload)
-                os.replace(temp, path)
-            except BaseException:
-                os.unlink(temp)
-                raise
+                os.replace(temp, path)  # atomic: a reader sees the old entry or the new one
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)  # left only when the write failed
         except OSError:
             pass  # a cache that cannot be written is only slower
-
-
-_SOURCES: dict[tuple[Any, ...], LibrarySource | None] = {}
 
 
 def library_source_for(config: Config) -> LibrarySource | None:
@@ -1510,14 +1511,18 @@ def library_source_for(config: Config) -> LibrarySource | None:
         for p, t in (calls.items() if isinstance(calls, Mapping) else ())
         if isinstance(t, list) and all(isinstance(x, str) for x in t)
     }
-    key = (config.python, extra_blocking, extra_db, tuple(sorted(extra_calls.items())))
-    if key not in _SOURCES:
-        environment = find_environment(config.python)
-        _SOURCES[key] = (
-            LibrarySource(
-                environment, catalogue=Catalogue.load(extra_blocking, extra_db, extra_calls)
-            )
-            if environment is not None
-            else None
-        )
-    return _SOURCES[key]
+    return _source_for(config.python, extra_blocking, extra_db, tuple(sorted(extra_calls.items())))
+
+
+@functools.lru_cache(maxsize=8)
+def _source_for(
+    python: str,
+    extra_blocking: tuple[str, ...],
+    extra_db: tuple[str, ...],
+    extra_calls: tuple[tuple[str, tuple[str, ...]], ...],
+) -> LibrarySource | None:
+    environment = find_environment(python)
+    if environment is None:
+        return None
+    catalogue = Catalogue.load(extra_blocking, extra_db, dict(extra_calls))
+    return LibrarySource(environment, catalogue=catalogue)
