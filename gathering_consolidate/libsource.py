@@ -588,6 +588,7 @@ class _Query:
         self.active: set[tuple[int, str]] = set()
         self.attr_memo: dict[tuple[int, str], tuple[Any, ...] | None] = {}
         self.returns_memo: dict[tuple[int, str], tuple[Any, ...] | None] = {}
+        self.alias_memo: dict[tuple[str, str], tuple[Any, ...] | None] = {}
 
     # -- modules --------------------------------------------------------------------------------
     def module(self, name: str) -> _Module | str | None:
@@ -670,7 +671,7 @@ class _Query:
         if first in module.imports:
             return self.resolve(".".join([module.imports[first], *rest]), hops + 1, shown)
         if first in module.aliases:
-            value = self.value(_module_scope(module), module.aliases[first])
+            value = self.alias(module, first)
             if value is not None and value[0] in ("name", "inst"):
                 return self.resolve(".".join([value[1], *rest]), hops + 1, shown)
             return ("missing", shown)
@@ -838,13 +839,20 @@ class _Query:
         if name in module.imports:
             return ("name", module.imports[name])
         if name in module.aliases:
-            alias = module.aliases[name]
-            if isinstance(alias, (ast.Name, ast.Attribute, ast.Call)):
-                return self.value(_module_scope(module), alias, depth + 1)
+            if isinstance(module.aliases[name], (ast.Name, ast.Attribute, ast.Call)):
+                return self.alias(module, name)
             return ("name", f"{module.name}.{name}")
         if hasattr(builtins, name):
             return ("name", name)
         return None
+
+    def alias(self, module: _Module, name: str) -> tuple[Any, ...] | None:
+        """A module-level `name = expr`, evaluated once per query (`a = b()`, `b = a()` ends)."""
+        key = (module.name, name)
+        if key not in self.alias_memo:
+            self.alias_memo[key] = None  # a cycle guard
+            self.alias_memo[key] = self.value(_module_scope(module), module.aliases[name])
+        return self.alias_memo[key]
 
     def returns(self, func: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
         """What calling a value gives."""

@@ -493,3 +493,12 @@ def test_except_exception_does_not_catch_a_base_exception(venv: tuple[Path, Path
     source = LibrarySource(find_environment(root), catalogue=CATALOGUE)
     assert source.describe("stopkit.stop").raises == {"stopkit.Stop": ("stopkit.stop",)}
     assert source.describe("stopkit.oops").raises == {}
+
+
+def test_module_level_alias_cycles_end(venv: tuple[Path, Path, Path]) -> None:
+    root, site, _marker = venv
+    code = "a = b()\nb = a()\n\ndef f():\n    a.go()\n"
+    copy_install(site, {"cyclekit/__init__.py": code}, "cyclekit", "1.0")
+    facts = LibrarySource(find_environment(root), catalogue=CATALOGUE).describe("cyclekit.f")
+    assert facts is not None
+    assert facts.unknown == ("a.go (in cyclekit.f)",)
