@@ -183,16 +183,41 @@ class Environment:
 
 def find_environment(python: str | os.PathLike[str]) -> Environment | None:
     """The environment of an interpreter path (`/x/.venv/bin/python`) or an environment folder
-    (`$VIRTUAL_ENV`), from the filesystem only; None when no site-packages is found."""
+    (`$VIRTUAL_ENV`), from the filesystem only; None when no site-packages is found.
+
+    A venv's `bin/python` is a symlink to the base interpreter, so the path is not resolved; a
+    link to a venv's interpreter from elsewhere (`/usr/local/bin/tool -> /opt/venv/bin/python`)
+    is followed one hop at a time until a folder with `pyvenv.cfg` shows up."""
     path = Path(os.path.abspath(os.path.expanduser(os.fspath(python))))
     if path.is_dir():
-        prefix = path
-    else:  # never resolve the symlink: a venv's bin/python points at the base interpreter
-        prefix = path.parent.parent if path.parent.name in ("bin", "Scripts") else path.parent
+        return _environment(path, None)
+    candidates = [path]
+    while candidates[-1].is_symlink() and len(candidates) < 10:
+        try:
+            target = Path(os.readlink(candidates[-1]))
+        except OSError:
+            break
+        candidates.append(Path(os.path.abspath(candidates[-1].parent / target)))
+    for candidate in candidates:
+        if (_prefix(candidate) / "pyvenv.cfg").is_file():
+            return _environment(_prefix(candidate), candidate.name)
+    for candidate in candidates:
+        found = _environment(_prefix(candidate), candidate.name)
+        if found is not None:
+            return found
+    return None
+
+
+def _prefix(interpreter: Path) -> Path:
+    parent = interpreter.parent
+    return parent.parent if parent.name in ("bin", "Scripts") else parent
+
+
+def _environment(prefix: Path, interpreter_name: str | None) -> Environment | None:
     cfg = _read_pyvenv_cfg(prefix / "pyvenv.cfg")
     version = _short_version(cfg.get("version_info") or cfg.get("version") or "")
-    if not version and not path.is_dir():
-        match = re.fullmatch(r"python(3\.\d+)", path.name)
+    if not version and interpreter_name:
+        match = re.fullmatch(r"python(3\.\d+)", interpreter_name)
         version = match.group(1) if match else None
     sites = _site_dirs(prefix, version)
     if cfg.get("include-system-site-packages", "").lower() == "true" and cfg.get("home"):

@@ -502,3 +502,32 @@ def test_module_level_alias_cycles_end(venv: tuple[Path, Path, Path]) -> None:
     facts = LibrarySource(find_environment(root), catalogue=CATALOGUE).describe("cyclekit.f")
     assert facts is not None
     assert facts.unknown == ("a.go (in cyclekit.f)",)
+
+
+def test_a_link_to_a_venv_interpreter_finds_the_venv(
+    venv: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    root, site, marker = venv
+    (tmp_path / "tools" / "bin").mkdir(parents=True)
+    link = tmp_path / "tools" / "bin" / "app-python"
+    link.symlink_to(root / "bin" / "python")
+    environment = find_environment(link)
+    assert environment is not None and environment.site_packages == (site,)
+    assert not marker.exists()
+
+
+def test_include_system_site_packages_adds_the_base_environment(
+    venv: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    root, site, _marker = venv
+    base = tmp_path / "base"
+    base_site = make_venv(base)
+    cfg = root / "pyvenv.cfg"
+    text = cfg.read_text().replace(
+        "include-system-site-packages = false", "include-system-site-packages = true"
+    )
+    lines = [
+        f"home = {base / 'bin'}" if line.startswith("home") else line for line in text.split("\n")
+    ]
+    cfg.write_text("\n".join(lines))
+    assert find_environment(root).site_packages == (site, base_site)
