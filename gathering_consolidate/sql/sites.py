@@ -997,7 +997,7 @@ class FileAnalysis:
                 out += self.templates(elt, scope, env, depth + 1, lines)
             return out
         if isinstance(iterable, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
-            inner = self._comprehension_env(iterable.generators, scope, env)
+            inner = self._comprehension_env(iterable.generators, scope, env, depth)
             return self.templates(iterable.elt, scope, inner, depth + 1, lines)
         if isinstance(iterable, ast.Name) and scope is not None and iterable.id in scope.assigns:
             defs = scope.assigns[iterable.id]
@@ -1027,8 +1027,10 @@ class FileAnalysis:
         return None
 
     def _comprehension_env(
-        self, generators: list[ast.comprehension], scope: Scope | None, env: Env
+        self, generators: list[ast.comprehension], scope: Scope | None, env: Env, depth: int = 0
     ) -> Env:
+        """Bind a comprehension's targets. `depth` is the caller's: the origins of the iterables
+        count on it, so `{k: v for k in d}` over `d` built from itself cannot recurse unbounded."""
         inner = env
         for gen in generators:
             guards = [
@@ -1046,19 +1048,21 @@ class FileAnalysis:
             bindings: dict[str, tuple[Origin, ...]] = {}
             items = _items_receiver(gen.iter)
             if isinstance(targets, ast.Name):
-                bindings[targets.id] = self.element_origins(gen.iter, scope, inner)
+                bindings[targets.id] = self.element_origins(gen.iter, scope, inner, 0, depth + 1)
             elif isinstance(targets, ast.Tuple):
                 for i, elt in enumerate(targets.elts):
                     if not isinstance(elt, ast.Name):
                         continue
                     if items is not None and len(targets.elts) == 2:
                         bindings[elt.id] = (
-                            self.key_origins(items, scope, inner)
+                            self.key_origins(items, scope, inner, 0, depth + 1)
                             if i == 0
-                            else self.value_origins(items, scope, inner)
+                            else self.value_origins(items, scope, inner, 0, depth + 1)
                         )
                     else:
-                        bindings[elt.id] = self.element_origins(gen.iter, scope, inner)
+                        bindings[elt.id] = self.element_origins(
+                            gen.iter, scope, inner, 0, depth + 1
+                        )
             for name, where in guarded.items():
                 bindings[name] = (Origin(ALLOWLISTED, f"`{name}` checked against {where}"),)
             inner = inner.child(**bindings)
@@ -1143,10 +1147,10 @@ class FileAnalysis:
         if isinstance(expr, ast.Call):
             return self._call_origins(expr, scope, env, caller_depth, sub)
         if isinstance(expr, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
-            inner = self._comprehension_env(expr.generators, scope, env)
+            inner = self._comprehension_env(expr.generators, scope, env, sub)
             return self.origins(expr.elt, scope, inner, caller_depth, sub)
         if isinstance(expr, ast.DictComp):
-            inner = self._comprehension_env(expr.generators, scope, env)
+            inner = self._comprehension_env(expr.generators, scope, env, sub)
             return [
                 *self.origins(expr.key, scope, inner, caller_depth, sub),
                 *self.origins(expr.value, scope, inner, caller_depth, sub),
@@ -1489,7 +1493,7 @@ class FileAnalysis:
                     self._visiting.discard(key)
                 return tuple(sorted(set(out)))
         if isinstance(iterable, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
-            inner = self._comprehension_env(iterable.generators, scope, env)
+            inner = self._comprehension_env(iterable.generators, scope, env, depth + 1)
             return self.origins(iterable.elt, scope, inner, caller_depth, depth + 1)
         if _is_dump(iterable):
             return self.key_origins(iterable, scope, env, caller_depth, depth + 1)
@@ -1510,7 +1514,7 @@ class FileAnalysis:
                     out += self.origins(k, scope, env, caller_depth, depth + 1)
             return tuple(sorted(set(out))) or (Origin(CONSTANT, "empty dict"),)
         if isinstance(mapping, ast.DictComp):
-            inner = self._comprehension_env(mapping.generators, scope, env)
+            inner = self._comprehension_env(mapping.generators, scope, env, depth + 1)
             return self.origins(mapping.key, scope, inner, caller_depth, depth + 1)
         if isinstance(mapping, ast.Call):
             func = mapping.func
@@ -1544,6 +1548,8 @@ class FileAnalysis:
         self, mapping: ast.AST, scope: Scope | None, env: Env, caller_depth: int = 0, depth: int = 0
     ) -> tuple[Origin, ...]:
         """Origins of the values of a mapping (or of a model's dump)."""
+        if depth > 12:
+            return (Origin(UNKNOWN, "too deep to follow"),)
         if isinstance(mapping, ast.Dict):
             out: list[Origin] = []
             for k, v in zip(mapping.keys, mapping.values, strict=True):
