@@ -7,8 +7,10 @@ Exit codes (as ruff's): 0 nothing found, 1 findings (or files that could not be 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -132,34 +134,63 @@ def audit(
     console = Console(stderr=True)
     show_progress = output_format is Format.text and not quiet and sys.stderr.isatty()
     try:
-        if show_progress:
-            from rich.progress import Progress
-
-            with Progress(console=console, transient=True) as bar:
-                task = bar.add_task("auditing", total=None)
-                result = run_audit(
-                    path,
-                    select=_split(select),
-                    ignore=_split(ignore) or (),
-                    cache=not no_cache,
-                    jobs=jobs,
-                    progress=lambda n: bar.advance(task, n),
-                    on_total=lambda n: bar.update(task, total=n),
-                )
-        else:
-            result = run_audit(
-                path,
-                select=_split(select),
-                ignore=_split(ignore) or (),
-                cache=not no_cache,
-                jobs=jobs,
+        with _sigterm_exits():
+            result = _run_audit_with_progress(
+                run_audit, path, select, ignore, no_cache, jobs, show_progress, console
             )
+    except KeyboardInterrupt:
+        # Workers are stopped by the scanner; nothing was written (no report, no cache).
+        console.print("interrupted")
+        raise typer.Exit(130) from None
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from None
     _emit(result, output_format, output, quiet)
     raise typer.Exit(result.exit_code)
+
+
+@contextlib.contextmanager
+def _sigterm_exits():
+    """SIGTERM unwinds like Ctrl-C (exit 143) instead of killing this process outright, so the
+    scanner's workers are stopped rather than orphaned."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_audit_with_progress(
+    run_audit, path, select, ignore, no_cache, jobs, show_progress, console
+):
+    options = {
+        "select": _split(select),
+        "ignore": _split(ignore) or (),
+        "cache": not no_cache,
+        "jobs": jobs,
+    }
+    if not show_progress:
+        return run_audit(path, **options)
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("auditing", total=None)
+        return run_audit(
+            path,
+            **options,
+            progress=lambda n: bar.advance(task, n),
+            on_total=lambda n: bar.update(task, total=n),
+        )
 
 
 def _emit(result, output_format: Format, output: Path | None, quiet: bool) -> None:

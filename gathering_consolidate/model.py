@@ -131,6 +131,7 @@ class AuditResult:
     rules: tuple[str, ...]
     cache_hits: int = 0
     errors: tuple[str, ...] = ()  # internal errors of checks: a bug in this tool, exit code 2
+    requires_python: str | None = None  # the target's `requires-python`, when it declares one
 
     @property
     def failed_files(self) -> tuple[FileOutcome, ...]:

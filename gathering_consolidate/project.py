@@ -7,23 +7,27 @@ becomes a `FileOutcome` with the reason, and the run goes on.
 
 from __future__ import annotations
 
-import ast
 import contextlib
+import errno
 import gc
 import hashlib
 import io
 import multiprocessing
+import multiprocessing.connection
 import os
 import pickle
+import signal
+import stat
+import threading
+import time
 import tokenize
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import suppress
+from . import parsing, suppress
 from .audit import EngineCheck, FileCheck, FileContext, ProjectCheck, known_options, registry
 from .audit.base import Check, ProjectContext
 from .cache import AuditCache, pickle_fast
@@ -73,21 +77,31 @@ class FileResult:
 # -- discovery ---------------------------------------------------------------------------------
 def discover(target: Path, config: Config) -> Iterator[tuple[str, Path]]:
     """Yield (project-relative POSIX path, absolute path) for every Python file under `target`,
-    sorted, skipping excluded paths, virtual environments and symlinked directories."""
+    sorted, skipping excluded paths, virtual environments and symlinked directories inside the
+    project. A directory that cannot be listed, or a symlinked directory that points out of the
+    project, is yielded too: `read` reports it as not audited, so nothing is skipped silently."""
     root = config.root
     target = target.absolute()
-    if target.is_file() or (target.is_symlink() and not target.is_dir()):
+    if not target.is_dir():
         yield _relative(target, root), target
         return
     found: list[tuple[str, Path]] = []
-    for dirpath, dirnames, filenames in os.walk(target, followlinks=False):
+    unlisted: list[str] = []
+    real_root = os.path.realpath(root)
+    for dirpath, dirnames, filenames in os.walk(target, onerror=_collect(unlisted)):
         directory = Path(dirpath)
         rel_dir = _relative(directory, root)
         keep = []
         for name in dirnames:
             rel = f"{rel_dir}/{name}" if rel_dir else name
             full = directory / name
-            if full.is_symlink() or config.is_excluded(rel) or (full / "pyvenv.cfg").exists():
+            if config.is_excluded(rel):
+                continue
+            if full.is_symlink():
+                if not _inside(os.path.realpath(full), real_root):
+                    found.append((rel, full))  # reported by `read`: outside the project
+                continue
+            if os.path.exists(full / "pyvenv.cfg"):
                 continue
             keep.append(name)
         dirnames[:] = sorted(keep)
@@ -97,7 +111,21 @@ def discover(target: Path, config: Config) -> Iterator[tuple[str, Path]]:
             rel = f"{rel_dir}/{name}" if rel_dir else name
             if not config.is_excluded(rel):
                 found.append((rel, directory / name))
+    for path in unlisted:
+        found.append((_relative(Path(path), root) or ".", Path(path)))
     yield from sorted(found)
+
+
+def _collect(into: list[str]) -> Callable[[OSError], None]:
+    def onerror(exc: OSError) -> None:
+        if exc.filename is not None:
+            into.append(os.fsdecode(exc.filename))
+
+    return onerror
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -107,31 +135,119 @@ def _relative(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def read(relpath: str, path: Path, max_size: int) -> SourceFile:
+def read(relpath: str, path: Path, max_size: int, root: Path | None = None) -> SourceFile:
+    """Read one file for the audit, or say why not. Only regular files inside the project are
+    read (a symlink may point elsewhere in it): a FIFO, device, socket or a symlink out of the
+    project is skipped, never opened for reading where that could block or never end; the size cap
+    applies before reading and bounds the read. `root` defaults to the project root implied by
+    `relpath`."""
+    if root is None:
+        root = _implied_root(relpath, path)
     try:
-        size = path.stat().st_size
-        if size > max_size:
-            reason = f"{size:,} bytes is over max-file-size ({max_size:,}); generated code?"
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            real = os.path.realpath(path, strict=True)
+            if not _inside(real, os.path.realpath(root)):
+                reason = f"symlink to {real}, outside the project; not followed"
+                return SourceFile(relpath, None, FileOutcome(relpath, Status.SKIPPED, reason))
+            info = os.stat(real)
+            path = Path(real)
+        if stat.S_ISDIR(info.st_mode):
+            return SourceFile(relpath, None, _unlisted(relpath, path))
+        if not stat.S_ISREG(info.st_mode):
+            reason = f"not a regular file ({_kind(info.st_mode)}); not read"
             return SourceFile(relpath, None, FileOutcome(relpath, Status.SKIPPED, reason))
-        return SourceFile(relpath, path.read_bytes())
+        if info.st_size > max_size:
+            return SourceFile(relpath, None, _too_large(relpath, info.st_size, max_size))
+        # O_NONBLOCK: a file swapped for a FIFO since the lstat cannot block the open.
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
+        fd = os.open(path, flags)
+        with os.fdopen(fd, "rb", buffering=0) as fh:
+            opened = os.fstat(fd)
+            if not stat.S_ISREG(opened.st_mode):
+                reason = f"not a regular file ({_kind(opened.st_mode)}); not read"
+                return SourceFile(relpath, None, FileOutcome(relpath, Status.SKIPPED, reason))
+            if opened.st_size > max_size:
+                return SourceFile(relpath, None, _too_large(relpath, opened.st_size, max_size))
+            os.set_blocking(fd, True)
+            data = _read_at_most(fh, max_size + 1)
+        if len(data) > max_size:
+            return SourceFile(relpath, None, _too_large(relpath, len(data), max_size))
+        return SourceFile(relpath, data)
     except OSError as exc:
-        reason = "symlink loop" if exc.errno == 40 else f"cannot read: {exc.strerror or exc}"
-        return SourceFile(relpath, None, FileOutcome(relpath, Status.FAILED, reason))
+        return SourceFile(relpath, None, FileOutcome(relpath, Status.FAILED, _os_reason(exc)))
 
 
-def decode(data: bytes) -> str:
-    """Decode as Python does: UTF-8 (with or without BOM) unless a coding cookie says otherwise.
-    Raises UnicodeDecodeError / SyntaxError with the offset on bad input."""
+def _implied_root(relpath: str, path: Path) -> Path:
+    parts = Path(relpath).parts
+    if not parts or Path(relpath).is_absolute() or path.parts[-len(parts) :] != parts:
+        return path.parent
+    return Path(*path.parts[: -len(parts)]) if len(path.parts) > len(parts) else Path("/")
+
+
+def _read_at_most(fh: io.RawIOBase, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    remaining = limit
+    while remaining > 0:
+        chunk = fh.read(min(remaining, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(relpath: str, size: int, max_size: int) -> FileOutcome:
+    reason = f"{size:,} bytes is over max-file-size ({max_size:,}); generated code?"
+    return FileOutcome(relpath, Status.SKIPPED, reason)
+
+
+def _unlisted(relpath: str, path: Path) -> FileOutcome:
+    """A directory `discover` yielded: it could not be listed, or it is a symlink out of the tree."""
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        try:
-            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        except SyntaxError:
-            raise exc from None
-        if encoding in ("utf-8", "utf-8-sig"):
-            raise
-        return data.decode(encoding)
+        os.listdir(path)
+    except OSError as exc:
+        reason = f"directory not listed, its files not audited: {exc.strerror or exc}"
+        return FileOutcome(relpath, Status.FAILED, reason)
+    reason = "directory could not be listed during discovery; its files not audited"
+    return FileOutcome(relpath, Status.FAILED, reason)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symlink loop"
+    if exc.errno == errno.ENOENT:
+        return "cannot read: it no longer exists (removed during the audit, or a broken symlink)"
+    return f"cannot read: {exc.strerror or exc}"
+
+
+def decode(data: bytes, *, universal_newlines: bool = False) -> str:
+    """Decode as Python does (`tokenize.detect_encoding`): a UTF-8 BOM, else a PEP 263 coding
+    cookie on the first two lines (say latin-1), else UTF-8. With `universal_newlines`, `\\r\\n`
+    and `\\r` become `\\n` as when Python reads a module; without, the text keeps its newlines (a
+    codemod writes them back). Raises UnicodeDecodeError (with the offset) on bytes that do not
+    decode, LookupError on an unknown or contradictory coding cookie."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:
+        # No usable cookie: either the first lines are not UTF-8 (say the offset) or the cookie
+        # names an unknown codec / contradicts the BOM.
+        data.decode("utf-8")  # raises UnicodeDecodeError with the position, if that is the cause
+        raise LookupError(str(exc.msg if hasattr(exc, "msg") else exc)) from None
+    text = data.decode(encoding)  # "utf-8-sig" strips the BOM
+    if universal_newlines and "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
 
 
 # -- per-file analysis (runs in worker processes) ------------------------------------------------
@@ -140,6 +256,7 @@ class _Plan:
     config: Config
     file_checks: tuple[type[FileCheck], ...]
     collectors: Mapping[str, type[ProjectCheck]]  # collector key -> a check that collects it
+    python: tuple[int, int] | None = None  # the lowest Python the target supports, if known
 
 
 def analyse(source: SourceFile, plan: _Plan) -> FileResult:
@@ -148,35 +265,55 @@ def analyse(source: SourceFile, plan: _Plan) -> FileResult:
         return FileResult(source.outcome)
     assert source.data is not None
     try:
-        text = decode(source.data)
-    except (UnicodeDecodeError, LookupError) as exc:
-        where = f" at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else ""
-        return FileResult(FileOutcome(relpath, Status.FAILED, f"not valid UTF-8{where}"))
+        text = decode(source.data, universal_newlines=True)
+    except UnicodeDecodeError as exc:
+        reason = f"cannot decode: not valid {_codec_name(exc.encoding)} at byte {exc.start}"
+        return FileResult(FileOutcome(relpath, Status.FAILED, reason))
+    except LookupError as exc:
+        return FileResult(FileOutcome(relpath, Status.FAILED, f"cannot decode: {exc}"))
     try:
-        tree = ast.parse(text, filename=relpath)
-    except SyntaxError as exc:
-        return FileResult(
-            FileOutcome(relpath, Status.FAILED, f"syntax error: {exc.msg} (line {exc.lineno})")
-        )
-    except (ValueError, RecursionError, MemoryError) as exc:
-        return FileResult(FileOutcome(relpath, Status.FAILED, f"cannot parse: {exc}"))
+        parsed = parsing.parse(text, relpath, target=plan.python)
+    except parsing.ParseError as exc:
+        return FileResult(FileOutcome(relpath, Status.FAILED, exc.reason))
     config = plan.config
+    text, tree = parsed.text, parsed.tree  # lowered newer syntax keeps every line number
     ctx = FileContext(relpath, text, tree, tier=config.tier_for(relpath))
-    result = FileResult(FileOutcome(relpath, Status.OK), directives=suppress.parse_directives(text))
-    for check_cls in plan.file_checks:
-        if not config.rule_enabled(check_cls.id, relpath):
-            continue
-        try:
-            check = check_cls(config.options_for(check_cls.id))
-            result.findings.extend(check.check(ctx))
-        except Exception:  # consolidate: ignore[EXC001] a check's crash becomes an internal error with its traceback (exit 2)
-            result.errors.append(_internal_error(check_cls.id, relpath))
-    for key, check_cls in plan.collectors.items():
-        try:
-            result.facts[key] = check_cls.collect(ctx)
-        except Exception:  # consolidate: ignore[EXC001] a check's crash becomes an internal error with its traceback (exit 2)
-            result.errors.append(_internal_error(check_cls.id, relpath))
+    outcome = FileOutcome(relpath, Status.OK, _lowered_note(parsed.lowered))
+    result = FileResult(outcome, directives=suppress.parse_directives(text))
+    check_cls: type[Check] | None = None
+    try:
+        for check_cls in plan.file_checks:
+            if not config.rule_enabled(check_cls.id, relpath):
+                continue
+            try:
+                check = check_cls(config.options_for(check_cls.id))
+                result.findings.extend(check.check(ctx))
+            except RecursionError:
+                raise
+            except Exception:  # consolidate: ignore[EXC001] a check's crash becomes an internal error with its traceback (exit 2)
+                result.errors.append(_internal_error(check_cls.id, relpath))
+        for key, check_cls in plan.collectors.items():
+            try:
+                result.facts[key] = check_cls.collect(ctx)
+            except RecursionError:
+                raise
+            except Exception:  # consolidate: ignore[EXC001] a check's crash becomes an internal error with its traceback (exit 2)
+                result.errors.append(_internal_error(check_cls.id, relpath))
+    except RecursionError:
+        # Nesting deeper than the analyses can follow (generated code): the file is reported as
+        # not audited, not as a crash of the tool, and none of its partial results are kept.
+        rule = f" in {check_cls.id}" if check_cls is not None else ""
+        reason = f"nested too deeply to analyse (RecursionError{rule}); not audited"
+        return FileResult(FileOutcome(relpath, Status.FAILED, reason))
     return result
+
+
+def _codec_name(encoding: str) -> str:
+    return "UTF-8" if encoding in ("utf-8", "utf-8-sig") else encoding
+
+
+def _lowered_note(features: tuple[str, ...]) -> str:
+    return f"parsed with libcst, newer syntax lowered: {', '.join(features)}" if features else ""
 
 
 def _internal_error(rule: str, relpath: str) -> str:
@@ -196,17 +333,113 @@ def _analyse_in_worker(source: SourceFile) -> FileResult:
 def _run_parallel(
     sources: list[SourceFile], plan: _Plan, jobs: int, progress: Callable[[int], None] | None
 ) -> list[FileResult]:
+    """Analyse in forked workers, one pipe each, a chunk of files at a time.
+
+    No queue feeder threads and no executor manager thread: nothing the interpreter joins at exit
+    can hang. Workers ignore SIGINT (a terminal sends it to the whole group); on Ctrl-C, SIGTERM,
+    a dead worker or any error here the parent terminates every worker, kills the ones still
+    alive, waits for them and re-raises, so no worker outlives the run."""
     global _WORKER_PLAN
     _WORKER_PLAN = plan  # inherited by forked workers: nothing to pickle per task but the file
-    chunk = max(1, len(sources) // (jobs * 8))
+    size = max(1, len(sources) // (jobs * 8))
+    chunks = [sources[i : i + size] for i in range(0, len(sources), size)]
+    done: list[list[FileResult] | None] = [None] * len(chunks)
     context = multiprocessing.get_context("fork")
-    results: list[FileResult] = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        for result in pool.map(_analyse_in_worker, sources, chunksize=chunk):
-            results.append(result)
-            if progress:
-                progress(1)
-    return results
+    workers: list[tuple[Any, Any]] = []  # (process, parent end of its pipe)
+    try:
+        for _ in range(min(jobs, len(chunks))):
+            parent_end, child_end = context.Pipe()
+            process = context.Process(target=_worker_main, args=(child_end,), daemon=True)
+            process.start()
+            child_end.close()
+            workers.append((process, parent_end))
+        pending = iter(range(len(chunks)))
+        busy: dict[Any, int] = {}  # pipe -> index of the chunk it works on
+        for _, conn in workers:
+            _dispatch(conn, pending, chunks, busy)
+        sentinels = {process.sentinel: (process, conn) for process, conn in workers}
+        while busy:
+            for ready in multiprocessing.connection.wait([*busy, *sentinels]):
+                if ready in sentinels:
+                    process, conn = sentinels[ready]
+                    if conn in busy and conn.poll():
+                        continue  # it sent its result, then ended: read the result first
+                    if conn in busy:
+                        raise RuntimeError(
+                            f"a worker process died (exit code {process.exitcode}) while"
+                            f" analysing {chunks[busy[conn]][0].relpath} and the files after it"
+                        )
+                    del sentinels[ready]
+                    continue
+                index = busy.pop(ready)
+                try:
+                    kind, payload = ready.recv()
+                except EOFError:
+                    raise RuntimeError(
+                        f"a worker process died while analysing {chunks[index][0].relpath}"
+                        " and the files after it"
+                    ) from None
+                if kind == "error":
+                    raise RuntimeError(f"a worker failed on {chunks[index][0].relpath}:\n{payload}")
+                done[index] = payload
+                if progress:
+                    progress(len(payload))
+                _dispatch(ready, pending, chunks, busy)
+        for _, conn in workers:
+            with contextlib.suppress(OSError):
+                conn.send(None)  # done: the worker exits
+        for process, _ in workers:
+            process.join(5.0)
+    finally:
+        _stop_workers(workers)
+    return [result for chunk in done for result in chunk or ()]
+
+
+def _dispatch(conn: Any, pending: Iterator[int], chunks: list, busy: dict[Any, int]) -> None:
+    index = next(pending, None)
+    if index is not None:
+        conn.send(chunks[index])
+        busy[conn] = index
+
+
+def _worker_main(conn: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    while True:
+        try:
+            chunk = conn.recv()
+        except EOFError:
+            return
+        if chunk is None:
+            return
+        try:
+            reply: tuple[str, Any] = ("ok", [_analyse_in_worker(source) for source in chunk])
+        except (
+            Exception
+        ):  # consolidate: ignore[EXC001] sent to the parent, which raises it (exit 2)
+            reply = ("error", traceback.format_exc())
+        conn.send(reply)
+
+
+def _stop_workers(workers: list[tuple[Any, Any]]) -> None:
+    """Terminate the workers still running, kill those that ignore it and reap them all. A second
+    Ctrl-C while this runs is ignored, so it cannot leave workers behind."""
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    try:
+        for process, conn in workers:
+            conn.close()
+            if process.is_alive():
+                process.terminate()
+        deadline = time.monotonic() + 2.0
+        for process, _ in workers:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join(1.0)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 # -- the audit ---------------------------------------------------------------------------------
@@ -235,7 +468,10 @@ def audit(
             known_rules=[c.id for c in checks],
             known_options=known_options(),
         )
-    sources = [read(rel, full, config.max_file_size) for rel, full in discover(target_path, config)]
+    sources = [
+        read(rel, full, config.max_file_size, config.root)
+        for rel, full in discover(target_path, config)
+    ]
     return audit_sources(
         sources, config, checks, cache=cache, jobs=jobs, progress=progress, on_total=on_total
     )
@@ -286,7 +522,8 @@ def _audit_sources(
     collectors: dict[str, type[ProjectCheck]] = {}
     for check in project_checks:
         collectors.setdefault(check.collector_key(), check)
-    plan = _Plan(config, file_checks, collectors)
+    requires_python = parsing.requires_python(config.root, config.source)
+    plan = _Plan(config, file_checks, collectors, parsing.minimum_version(requires_python))
     store = AuditCache(config, [c.id for c in enabled], cache)
 
     results: dict[str, FileResult] = {}
@@ -294,7 +531,12 @@ def _audit_sources(
     digests = {s.relpath: s.digest for s in sources}
     for source in sources:
         hit = store.files.get(source.relpath)
-        if hit is not None and hit[0] == digests[source.relpath] and source.outcome is None:
+        if (
+            hit is not None
+            and hit[0] == digests[source.relpath]
+            and source.outcome is None
+            and _cacheable(hit[1])
+        ):
             results[source.relpath] = hit[1]
         else:
             misses.append(source)
@@ -312,14 +554,15 @@ def _audit_sources(
                 progress(1)
     for source, result in zip(misses, fresh, strict=True):
         results[source.relpath] = result
-        if store.enabled and source.outcome is None and not result.errors:
+        if store.enabled and source.outcome is None and _cacheable(result):
             store.files[source.relpath] = (digests[source.relpath], result.for_cache())
             store.dirty = True
 
     findings: list[Finding] = [f for r in results.values() for f in r.findings]
     errors = [e for r in results.values() for e in r.errors]
     tiers = {p: config.tier_for(p) for p in results}
-    project = ProjectContext(root=str(config.root), tiers=tiers)
+    overrides = {p: t for p in results if (t := config.tier_override_for(p)) is not None}
+    project = ProjectContext(root=str(config.root), tiers=tiers, tier_overrides=overrides)
     tree_state = "".join(
         f"{p}:{digests.get(p, '')};"
         for p in sorted(results)
@@ -364,7 +607,15 @@ def _audit_sources(
         rules=tuple(sorted(c.id for c in enabled)),
         cache_hits=len(sources) - len(misses),
         errors=tuple(errors),
+        requires_python=requires_python,
     )
+
+
+def _cacheable(result: FileResult) -> bool:
+    """Only plain successes are cached: a failure is cheap to find again, and how a file with
+    newer syntax parses depends on the target's `requires-python`, which is not in the cache key."""
+    outcome = result.outcome
+    return outcome.status is Status.OK and not outcome.reason and not result.errors
 
 
 def _enabled_somewhere(rule: str, config: Config) -> bool:

@@ -39,7 +39,15 @@ def render(result: AuditResult, console: Console, *, quiet: bool = False) -> Non
     if result.findings:
         lines.rstrip()
         console.print(lines, soft_wrap=True, highlight=False)
+    problems = [f for f in result.files if f.status is not Status.OK]
     if quiet:
+        # Still every file not audited and every internal error: a quiet run that exits 1 or 2
+        # must say why (the pre-commit hook runs with --quiet).
+        for outcome in problems:
+            line = Text(f"{outcome.path}: not audited: {outcome.reason or outcome.status.value}")
+            console.print(line, soft_wrap=True, highlight=False)
+        for error in result.errors:
+            console.print(Text(error, style="red"), soft_wrap=True, highlight=False)
         return
     if result.findings:
         console.print()
@@ -62,7 +70,6 @@ def render(result: AuditResult, console: Console, *, quiet: bool = False) -> Non
             if hidden > 0:
                 extra.caption = f"... {hidden} more rows: --format json has them all"
             console.print(extra)
-    problems = [f for f in result.files if f.status is not Status.OK]
     if problems:
         table = Table(title="Files not audited", title_justify="left")
         table.add_column("File")
@@ -81,7 +88,9 @@ def render(result: AuditResult, console: Console, *, quiet: bool = False) -> Non
         f"{len(result.findings)} finding{'s' if len(result.findings) != 1 else ''}"
         f" in {audited} file{'s' if audited != 1 else ''}"
         f" ({len(problems)} not audited, {ignored} suppressed, {fixmes} fixme;"
-        f" {result.cache_hits} from cache)"
+        f" {result.cache_hits} from cache"
+        + (f"; target requires-python {result.requires_python}" if result.requires_python else "")
+        + ")"
     )
     style = "bold red" if result.exit_code else "bold green"
     console.print(Text(summary, style=style))

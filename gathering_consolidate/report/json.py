@@ -47,6 +47,7 @@ def audit_to_dict(result: AuditResult) -> dict[str, Any]:
         "version": SCHEMA_VERSION,
         "tool": {"name": "gathering-consolidate", "version": __version__},
         "root": result.root,
+        "requires_python": result.requires_python,
         "rules": list(result.rules),
         "summary": {
             "findings": len(result.findings),
