@@ -1124,10 +1124,9 @@ class _Walker:
             self.out.add_unknown(text)
             return
         kind = value[0]
-        if kind == "nested":
-            func = self.scope.func
+        if kind == "nested":  # a plain function: its first parameter is no `self`
             inner = _Func(
-                func.module, value[1], func.owner, func.self_cls, f"{self.here}.{value[1].name}"
+                self.scope.func.module, value[1], None, None, f"{self.here}.{value[1].name}"
             )
             self.merge(q.summary(inner, self.depth + 1), catchers)
         elif kind == "method":

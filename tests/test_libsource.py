@@ -531,3 +531,27 @@ def test_include_system_site_packages_adds_the_base_environment(
     ]
     cfg.write_text("\n".join(lines))
     assert find_environment(root).site_packages == (site, base_site)
+
+
+def test_a_nested_function_is_followed_when_called(venv: tuple[Path, Path, Path]) -> None:
+    root, site, _marker = venv
+    code = """
+        import time
+
+
+        class Job:
+            def run(self):
+                def step(item):
+                    item.frob()
+                    time.sleep(1)
+
+                step(self)
+
+            def frob(self):
+                pass
+    """
+    copy_install(site, {"jobkit/__init__.py": code}, "jobkit", "1.0")
+    facts = LibrarySource(find_environment(root), catalogue=CATALOGUE).describe("jobkit.Job.run")
+    assert facts is not None
+    assert facts.blocking == (("jobkit.Job.run", "jobkit.Job.run.step", "time.sleep"),)
+    assert facts.unknown == ("item.frob (in jobkit.Job.run.step)",)  # `item` is no `self`
