@@ -170,6 +170,9 @@ class CodemodProject:
     _audits: dict[tuple[str, ...], AuditResult] = field(default_factory=dict, repr=False)
     # How each file was read (encoding, line ends, digest of its bytes), for writing it back.
     formats: dict[str, Any] = field(default_factory=dict, repr=False)
+    # The oldest Python the target supports (`requires-python`), when newer than the running
+    # one: files in that Python's syntax are read (see `parsing`) and outputs checked with it.
+    python_version: tuple[int, int] | None = field(default=None, repr=False)
     # progress(stage, advance, total): called as files are analysed and rewritten (None: quiet).
     progress: Callable[[str, int, int | None], None] | None = field(default=None, repr=False)
 
@@ -196,6 +199,8 @@ class CodemodProject:
                 check_options=self.config.check_options,
                 overrides=self.config.overrides,
                 exclude=self.config.exclude,
+                source=self.config.source,
+                python=self.config.python,
             )
             stage = f"analysing files ({', '.join(key)})"
             self._audits[key] = audit_sources(

@@ -22,7 +22,6 @@ Rules it enforces for every codemod:
 
 from __future__ import annotations
 
-import ast
 import codecs
 import difflib
 import hashlib
@@ -40,6 +39,7 @@ from typing import Any
 
 import libcst
 
+from .. import parsing
 from ..config import Config, load_config
 from ..model import Applicability
 from ..project import discover, read
@@ -176,8 +176,9 @@ def load_project(
     files: dict[str, str] = {}
     formats: dict[str, TextFormat] = {}
     skipped: list[Skipped] = []
+    version = parsing.minimum_version(parsing.requires_python(config.root, config.source))
     for rel, full in discover(target, config):
-        source = read(rel, full, config.max_file_size)
+        source = read(rel, full, config.max_file_size, config.root)
         if source.outcome is not None or source.data is None:
             reason = source.outcome.reason if source.outcome else "unreadable"
             skipped.append(Skipped(rel, f"{reason}; left as is"))
@@ -197,25 +198,27 @@ def load_project(
         except LookupError as exc:
             skipped.append(Skipped(rel, f"cannot decode: {exc}; left as is"))
             continue
-        problem = _parse_problem(text, rel)
+        problem = _parse_problem(text, rel, version)
         if problem:
             skipped.append(Skipped(rel, f"{problem}; left as is"))
             continue
         files[rel] = text
         formats[rel] = text_format
-    project = CodemodProject(root=config.root, config=config, files=files, formats=formats)
+    project = CodemodProject(
+        root=config.root, config=config, files=files, formats=formats, python_version=version
+    )
     return project, skipped
 
 
-def _parse_problem(text: str, rel: str) -> str | None:
+def _parse_problem(text: str, rel: str, target: tuple[int, int] | None) -> str | None:
+    """Why the file cannot be parsed as the target's Python, or None. Syntax newer than the
+    running interpreter (PEP 758 `except A, B:`) parses when the target requires that Python."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escape sequences: not our concern here
-            ast.parse(text, filename=rel)
-    except SyntaxError as exc:
-        return f"syntax error: {exc.msg} (line {exc.lineno})"
-    except (ValueError, RecursionError, MemoryError) as exc:
-        return f"cannot parse: {exc!r}"
+            parsing.parse(text, rel, target=target)
+    except parsing.ParseError as exc:
+        return exc.reason
     return None
 
 
@@ -273,19 +276,21 @@ def run_codemod(
     for outcome in produced:
         if isinstance(outcome, Changed):
             project.step("checking output", 1, len(changed))
-            outcome = _checked(outcome, formats.get(outcome.path))
+            outcome = _checked(outcome, formats.get(outcome.path), project.python_version)
         outcomes.append(outcome)
     order = {Failed: 0, Skipped: 1, Refused: 2, Changed: 3, Unchanged: 4}
     outcomes.sort(key=lambda o: (o.path, order[type(o)]))
     return MigrationPlan(codemod.id, project.root, tuple(outcomes), codemod.applicability, formats)
 
 
-def _checked(change: Changed, text_format: TextFormat | None) -> Outcome:
+def _checked(
+    change: Changed, text_format: TextFormat | None, target: tuple[int, int] | None = None
+) -> Outcome:
     """The change, or why it cannot be written: unchanged, output that does not parse, or
     text the file's encoding cannot hold."""
     if change.before is not None and change.after == change.before:
         return Unchanged(change.path)
-    problem = syntax_problem(change.after, change.path)
+    problem = syntax_problem(change.after, change.path, target)
     if problem:
         return Failed(change.path, f"output does not parse, not written: {problem}")
     if text_format is not None:
@@ -302,8 +307,13 @@ def _checked(change: Changed, text_format: TextFormat | None) -> Outcome:
     return change
 
 
-def syntax_problem(text: str, path: str = "<output>") -> str | None:
-    """Why `text` is not valid Python (or, for a `.toml` path, valid TOML), or None."""
+def syntax_problem(
+    text: str, path: str = "<output>", target: tuple[int, int] | None = None
+) -> str | None:
+    """Why `text` is not valid Python (or, for a `.toml` path, valid TOML), or None. `target`:
+    the minimum Python the project requires (None: unknown); syntax of a newer Python than the
+    running one (PEP 758, PEP 695) is valid unless the target requires an older one, as
+    `parsing.parse` decides for the files read (libcst, then `ast` on the lowered text)."""
     if path.endswith(".toml"):
         import tomllib
 
@@ -314,9 +324,18 @@ def syntax_problem(text: str, path: str = "<output>") -> str | None:
         return None
     try:
         libcst.parse_module(text)
-        compile(text, path, "exec", dont_inherit=True)
-    except (libcst.ParserSyntaxError, SyntaxError, ValueError) as exc:
+    except (libcst.ParserSyntaxError, ValueError, RecursionError) as exc:
         return str(exc).splitlines()[0]
+    try:
+        compile(text, path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        problem = str(exc).splitlines()[0] or type(exc).__name__
+        if not isinstance(exc, SyntaxError) or (target is not None and target <= parsing.RUNNING):
+            return problem  # the target's own Python would reject it too
+        try:
+            parsing.parse(text, path, target=target)
+        except parsing.ParseError:
+            return problem
     return None
 
 

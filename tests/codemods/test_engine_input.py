@@ -245,6 +245,56 @@ def test_an_unparseable_unrelated_file_does_not_stop_a_codemod(tmp_path):
     assert (root / "app/broken.py").read_bytes() == b"def broken(:\n"
 
 
+PEP758 = b"""from datetime import datetime
+
+
+def parse(text):
+    try:
+        return int(text)
+    except ValueError, TypeError:
+        return None
+
+
+stamp = datetime.utcnow()
+"""
+
+
+def test_newer_syntax_is_migrated_when_the_target_requires_that_python(tmp_path):
+    """PEP 758 `except A, B:` (Python 3.14) in a project that requires 3.14: the codemod reads and
+    rewrites the file (libcst reads it; the output is checked on the lowered text) and keeps the
+    newer syntax; in a project that requires an older Python the file is reported and left
+    alone."""
+    root = _project(tmp_path / "new", {"app/a.py": PEP758})
+    (root / "pyproject.toml").write_text(PYPROJECT + 'requires-python = ">=3.14"\n')
+    result = _migrate("aware-datetimes", str(root), "--unsafe-fixes", "--write")
+    assert result.exit_code == 0, result.output
+    assert "skipped" not in result.stderr
+    text = (root / "app/a.py").read_text()
+    assert "except ValueError, TypeError:" in text and f"stamp = {AWARE}" in text
+    again = _migrate("aware-datetimes", str(root))
+    assert (again.exit_code, again.stdout) == (0, "")
+
+    old = _project(tmp_path / "old", {"app/a.py": PEP758, "app/b.py": b"x = 1\n"})
+    (old / "pyproject.toml").write_text(PYPROJECT + 'requires-python = ">=3.10"\n')
+    result = _migrate("aware-datetimes", str(old), "--unsafe-fixes", "--write")
+    assert result.exit_code == 0, result.output
+    assert "skipped app/a.py: syntax error" in result.stderr
+    assert (old / "app/a.py").read_bytes() == PEP758
+
+
+def test_fifos_and_symlinks_out_of_the_tree_are_skipped_not_followed(tmp_path):
+    outside = tmp_path / "outside.py"
+    outside.write_bytes(b"from datetime import datetime\nx = datetime.utcnow()\n")
+    root = _project(tmp_path / "project", {"app/b.py": b"x = 1\n"})
+    os.symlink(outside, root / "app/a.py")
+    os.mkfifo(root / "app/f.py")
+    result = _migrate("aware-datetimes", str(root), "--unsafe-fixes", "--write")
+    assert result.exit_code == 0, result.output
+    assert "skipped app/a.py: symlink" in result.stderr
+    assert "skipped app/f.py: not a regular file" in result.stderr
+    assert AWARE not in outside.read_text()
+
+
 # -- usage -------------------------------------------------------------------------------------
 def test_a_dry_run_needs_no_unsafe_fixes_but_write_does(tmp_path):
     naive = b"from datetime import datetime\nx = datetime.utcnow()\n"
