@@ -193,6 +193,27 @@ def test_a_file_changed_since_it_was_read_is_not_overwritten(tmp_path):
     assert (root / "app/a.py").read_bytes() == naive + b"y = 2\n"
 
 
+def test_a_file_removed_since_it_was_read_stops_the_write(tmp_path):
+    naive = b"from datetime import datetime\nx = datetime.utcnow()\n"
+    root = _project(tmp_path, {"app/a.py": naive, "app/b.py": naive, "app/empty.py": b""})
+    plan = plan_migration(root, "aware-datetimes")
+    assert {c.path for c in plan.changes} == {"app/a.py", "app/b.py"}
+    (root / "app/b.py").unlink()
+    with pytest.raises(WriteError, match=r"app/b\.py was removed since it was read"):
+        apply(plan)
+    assert (root / "app/a.py").read_bytes() == naive
+    assert not (root / "app/b.py").exists()
+
+
+def test_mixed_line_ends_are_kept_as_read(tmp_path):
+    mixed = b"from datetime import datetime\r\ny = 1\nx = datetime.utcnow()\r\n"
+    root = _project(tmp_path, {"app/a.py": mixed})
+    result = _migrate("aware-datetimes", str(root), "--unsafe-fixes", "--write")
+    assert result.exit_code == 0, result.output
+    data = (root / "app/a.py").read_bytes()
+    assert b"\r\ny = 1\nx = " in data and data.endswith(b"(timezone.utc)\r\n")
+
+
 def test_a_target_swapped_for_a_symlink_is_refused(tmp_path):
     """Planned on a regular file that is a symlink by the time it is written: nothing is
     written through it."""
