@@ -217,6 +217,9 @@ class Config:
     cache_dir: str | None = None  # None: the user's cache folder (see cache.py)
     tiers: tuple[tuple[int, tuple[str, ...]], ...] = ()
     default_tier: int = 3
+    #: The tiers the project itself sets by path (`[tool.gathering-consolidate.tiers]`): they
+    #: override the tier a family derives from meaning (EXC).
+    tier_overrides: tuple[tuple[int, tuple[str, ...]], ...] = ()
     check_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     overrides: tuple[Override, ...] = ()
     baseline: str | None = None
@@ -243,6 +246,13 @@ class Config:
                     if _matches_any(rule, override.ignore):
                         enabled = False
         return enabled
+
+    def tier_override_for(self, relpath: str) -> int | None:
+        """The tier the project's own configuration gives this path, if any."""
+        for tier, patterns in self.tier_overrides:
+            if path_matches(relpath, patterns):
+                return tier
+        return None
 
     def tier_for(self, relpath: str) -> int:
         for tier, patterns in self.tiers:
@@ -393,6 +403,10 @@ def _parse(
             raise ConfigError(f"{where}: `baseline` must be a path")
         _inside_project(baseline, root, f"{where}: `baseline`")
     tiers, default_tier = _parse_tiers(table.get("tiers", {}), f"{where}.tiers")
+    user_tiers = table.get("tiers", {})
+    tier_overrides = tuple(
+        sorted((int(k), tuple(v)) for k, v in user_tiers.items() if k in ("1", "2", "3"))
+    )
     check_options = _parse_check_options(table.get("checks", {}), rules, known_options, where)
     for key, options in check_options.items():
         for name in PATH_OPTIONS:
@@ -408,6 +422,7 @@ def _parse(
         cache_dir=cache_dir,
         tiers=tiers,
         default_tier=default_tier,
+        tier_overrides=tier_overrides,
         check_options=check_options,
         overrides=overrides,
         baseline=baseline,

@@ -165,6 +165,8 @@ class ProjectContext:
     root: str
     tiers: Mapping[str, int]
     memo: dict[str, Any] = field(default_factory=dict)
+    #: Tiers the project's own configuration sets by path (they override derived tiers).
+    tier_overrides: Mapping[str, int] = field(default_factory=dict)
 
     def memoized(self, key: str, factory: Callable[[], Any]) -> Any:
         if key not in self.memo:

@@ -103,9 +103,16 @@ class LintGuard(Codemod):
             return
         ruff, lint = _tables(document, relpath)
         phase = int(self.options["tier"])
+        audited = project.audit(EXC_RULES)
         acknowledged = {
-            (s.finding.location.path, s.finding.location.line)
-            for s in project.audit(EXC_RULES).suppressed
+            (s.finding.location.path, s.finding.location.line) for s in audited.suppressed
+        }
+        # Tiers come per handler, from what it protects (EXC); the path's tier stands in for a
+        # hit the audit did not report (say, one ruff flags and EXC does not).
+        handler_tiers = {
+            (f.location.path, f.location.line): f.tier
+            for f in audited.findings
+            if f.tier is not None
         }
         excluded = [*_strings(ruff.get("exclude")), *_strings(ruff.get("extend-exclude"))]
         user_ignores = _mapping(lint.get("per-file-ignores"))
@@ -130,8 +137,9 @@ class LintGuard(Codemod):
             already = {
                 c for key, codes in user_ignores.items() if _matches(path, key) for c in codes
             }
-            tier = project.config.tier_for(path)
-            codes = _covered(path, hits, tier, phase, acknowledged, already, refusals)
+            default = project.config.tier_for(path)
+            tiers = {hit.line: handler_tiers.get((path, hit.line), default) for hit in hits}
+            codes = _covered(path, hits, tiers, phase, acknowledged, already, refusals)
             if codes:
                 desired[_escape(path)] = codes
         changed, notes = _apply(document, ruff, lint, desired, managed_now)
@@ -193,7 +201,7 @@ def _escape(path: str) -> str:
 def _covered(
     path: str,
     hits: list[GuardHit],
-    tier: int,
+    tiers: dict[int, int],
     phase: int,
     acknowledged: set[tuple[str, int]],
     already: set[str],
@@ -207,7 +215,7 @@ def _covered(
         for code in hit.codes:
             if code in already:
                 continue
-            if tier > phase or (path, hit.line) in acknowledged:
+            if tiers[hit.line] > phase or (path, hit.line) in acknowledged:
                 codes.add(code)
             else:
                 open_hits.setdefault(code, []).append(hit.line)
@@ -222,7 +230,7 @@ def _covered(
         refusals.append(
             Refused(
                 path,
-                f"tier {tier} is in the current phase: ruff will report"
+                f"tier {tiers[line]} is in the current phase: ruff will report"
                 f" {', '.join(sorted(line_codes))} here until it is fixed (narrow-except) or"
                 " acknowledged (`# consolidate: fixme[EXC001] reason`)",
                 line,

@@ -45,6 +45,11 @@ PYPROJECT = """
 """
 
 SWALLOW = "import os\n\n\ndef f():\n    try:\n        os.remove('x')\n    except Exception:\n        pass\n"
+#: Tier 1 by what it protects: a database write.
+DB_WRITE = (
+    "import os\n\n\ndef f(db_session):\n    try:\n        db_session.commit()\n"
+    "    except Exception:\n        pass\n"
+)
 LOGGED = (
     "import logging\nimport os\n\nlog = logging.getLogger(__name__)\ntry:\n    os.remove('x')\n"
     "except Exception:\n    log.exception('x')\n"
@@ -92,8 +97,8 @@ def test_guard_rules_and_debt_ignores():
 def test_current_phase_handlers_are_listed_not_ignored():
     files = {
         "pyproject.toml": PYPROJECT,
-        "app/db/store.py": SWALLOW,
-        "app/auth/tokens.py": SWALLOW.replace(
+        "app/db/store.py": DB_WRITE,
+        "app/auth/tokens.py": DB_WRITE.replace(
             "except Exception:", "except Exception:  # consolidate: fixme[EXC001] GH-12"
         ),
     }

@@ -14,7 +14,8 @@ from gathering_consolidate.codemods.base import CodemodProject, Refused
 from gathering_consolidate.codemods.engine import run_codemod
 from gathering_consolidate.codemods.narrow_except import NarrowExcept
 from gathering_consolidate.config import load_config
-from tests.codemods._exc_support import changed, plan, refusals
+from tests.codemods._exc_support import changed, refusals
+from tests.codemods._exc_support import plan as _plan
 from tests.conftest import REPO
 
 runner = CliRunner()
@@ -28,6 +29,13 @@ JWT_PEEK = """
         except CLAUSE:
             BODY
 """
+
+
+def plan(codemod_cls, files, **options):
+    """Every tier unless a test asks: tiers come from what a handler protects (EXC's tier
+    model), and these tests are about narrowing."""
+    options.setdefault("tier", 0)
+    return _plan(codemod_cls, files, **options)
 
 
 def peek(clause: str = "Exception", body: str = "return {}") -> str:
@@ -340,7 +348,7 @@ def test_an_unmapped_library_call_is_refused_with_the_config_entry_that_resolves
         config, check_options={"EXC": {"calls": {"dbwrapper.*": ["dbwrapper.Error"]}}}
     )
     project = CodemodProject(Path("/nonexistent"), config, {"app/auth/x.py": dedent(code)})
-    mapped = run_codemod(NarrowExcept({}), project)
+    mapped = run_codemod(NarrowExcept({"tier": 0}), project)
     assert "except (ValueError, dbwrapper.Error):" in changed(mapped, "app/auth/x.py").after
 
 
@@ -383,14 +391,31 @@ def test_module_rule_never_narrows_an_unknown_call():
 
 
 def test_tier_option():
+    json_load = """
+        import json
+
+        def load(raw):
+            try:
+                return json.loads(raw)
+            except Exception:
+                return None
+    """
+    at_import = """
+        import json
+
+        try:
+            DEFAULTS = json.loads("{}")
+        except Exception:
+            DEFAULTS = None
+    """
     files = {
-        "app/auth/a.py": peek(),
-        "app/pipelines/b.py": peek(),
-        "app/skills/c.py": peek(),
+        "app/misc/a.py": peek(),  # jwt: tier 1 by what it does, whatever the folder
+        "app/misc/b.py": json_load,  # app code not proven off a request path: tier 2
+        "app/misc/c.py": at_import,  # runs once at import: tier 3
     }
-    changed_paths = {c.path for c in plan(NarrowExcept, files).changes}
-    assert changed_paths == {"app/auth/a.py"}
-    assert {c.path for c in plan(NarrowExcept, files, tier=2).changes} == {"app/pipelines/b.py"}
+    assert {c.path for c in plan(NarrowExcept, files, tier=1).changes} == {"app/misc/a.py"}
+    assert {c.path for c in plan(NarrowExcept, files, tier=2).changes} == {"app/misc/b.py"}
+    assert {c.path for c in plan(NarrowExcept, files, tier=3).changes} == {"app/misc/c.py"}
     assert len(plan(NarrowExcept, files, tier=0).changes) == 3
 
 

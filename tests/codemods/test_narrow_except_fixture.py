@@ -89,9 +89,11 @@ def test_narrow_except_tier1_then_lint_guard(tmp_path, fresh_database):
     changed = {p for p, d in digests(app).items() if before.get(p) != d}
     # routers/auth.py's logout handler reaches `datetime.utcfromtimestamp` (OSError,
     # OverflowError, ValueError) and `float()` (TypeError too): four types, refused.
+    # routers/pipelines.py's create handler writes to the database: tier 1 by meaning.
     assert changed == {
         "gathering/api/auth.py",
         "gathering/api/dependencies.py",
+        "gathering/api/routers/pipelines.py",
         "gathering/db/apply_schema.py",
     }
     for path in changed:
@@ -103,10 +105,22 @@ def test_narrow_except_tier1_then_lint_guard(tmp_path, fresh_database):
     assert suite.returncode == 0, suite.stdout[-4000:] + suite.stderr[-2000:]
 
     result = audit(app, select=["EXC"], cache=False)
-    assert not [f for f in result.findings if f.tier == 1], [
-        (f.location.path, f.location.line, f.message) for f in result.findings if f.tier == 1
+    # Left for people: tier-1 handlers the analysis cannot narrow (an unknown call, nothing
+    # known raised) and the logout handler refused (too many types). Nothing narrowable is left.
+    left = [f for f in result.findings if f.tier == 1]
+    assert ("gathering/api/routers/auth.py", 89) in [
+        (f.location.path, f.location.line) for f in left
     ]
+    for finding in left:
+        evidence = finding.evidence
+        assert not evidence["narrow_to"] or len(evidence["narrow_to"]) > 3, finding
     assert [f for f in result.findings if f.tier in (2, 3)], "later tiers are still debt"
+    # People acknowledge them as known debt; the guard then holds everything else.
+    for finding in left:
+        path = app / finding.location.path
+        lines = path.read_text().split("\n")
+        lines[finding.location.line - 1] += f"  # consolidate: fixme[{finding.rule}] GH-1 by hand"
+        path.write_text("\n".join(lines))
 
     guard = cli("migrate", "lint-guard", str(app), "--write")
     assert guard.returncode == 0, guard.stderr

@@ -10,7 +10,15 @@ from typing import Any
 from ...model import Finding, Location, fingerprint
 from ..base import Check, Option, ProjectContext
 from . import flow, helpers
-from .flow import ExceptionMap, FileFacts, HandlerAnalysis, World, default_map
+from .flow import (
+    AnalysisIncomplete,
+    ExceptionMap,
+    FileFacts,
+    HandlerAnalysis,
+    World,
+    default_map,
+)
+from .tiers import tiers_for
 
 #: Options shared by EXC001 and EXC002 (set them once in `[tool.gathering-consolidate.checks.EXC]`).
 OPTIONS = {
@@ -67,6 +75,15 @@ def analyse(
                 if handler.isolation:
                     continue
                 found.append(world.analyse(path, handler))
+        try:
+            tiers = tiers_for(world, project.tier_overrides)
+        except AnalysisIncomplete:
+            tiers = {}  # the path tiers stand in; EXC003 reports the budget
+        for item in found:
+            item.tier, item.tier_reason = tiers.get(
+                (item.path, item.facts.line),
+                (project.tiers.get(item.path), "by path (the analysis ran out of budget)"),
+            )
         return found
 
     return project.memoized(key, compute)
@@ -84,6 +101,7 @@ def evidence(item: HandlerAnalysis) -> dict[str, Any]:
         "narrow_to": item.narrow_to,
         "narrow_source": item.narrow_source,
         "dispatch": handler.dispatch,
+        "tier_reason": item.tier_reason,
     }
     if item.narrow_reason:
         data["narrow_reason"] = item.narrow_reason
@@ -120,7 +138,7 @@ def findings(
                 item.path, handler.line, handler.column, handler.end_line, handler.end_column
             ),
             symbol=handler.symbol,
-            tier=project.tiers.get(item.path),
+            tier=item.tier,
             evidence=evidence(item),
             fix=fix,
             fingerprint=fingerprint(check.id, item.path, handler.symbol, handler.snippet),

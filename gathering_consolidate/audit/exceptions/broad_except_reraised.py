@@ -109,7 +109,7 @@ class BroadExceptReraised(ProjectCheck):
                         raise
                     raise RuntimeError(path) from exc
             """,
-            tier=3,
+            tier=2,
             evidence={"behaviour": "wrap_raise", "narrow_to": ["OSError"]},
         ),
     ]

@@ -136,7 +136,9 @@ class Site:
     line: int
     label: str
     guards: tuple[int, ...]
-    hint: str = ""  # subscripts: "str" / "int" for a constant key
+    hint: str = ""  # subscripts: "str" / "int" for a constant key; calls: "sql-read" /
+    # "sql-write" / "sql" (not a constant) for a first argument that is a statement, "spawned"
+    # for a coroutine handed to a task (`create_task(f())`: what f raises stays in the task)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +157,8 @@ class FunctionFacts:
     tries: tuple[tuple[Catch, ...], ...]
     returns: Ref
     ends: str | None = None  # "exit" / "raise": the body never returns normally
+    entry: str | None = None  # "route GET /x" / "task": run by the framework, not by a caller
+    line: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +190,7 @@ class HandlerFacts:
     snippet: str
     mixed: bool = False  # re-raises on some paths, swallows on others
     tail: Ref = None  # the callee of the handler's last statement, when it is a call
+    body_end: int = 0  # the last line of the handler's body
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +203,10 @@ class FileFacts:
     aliases: dict[str, str]
     packages: frozenset[str]
     handlers: tuple[HandlerFacts, ...]
+    #: Functions handed to a scheduler, a thread or a background-task queue (`add_task(f)`,
+    #: `Thread(target=f)`): entry points of work that runs outside any caller.
+    entries: tuple[Ref, ...] = ()
+    script: bool = False  # has an `if __name__ == "__main__":` block
 
 
 def module_scope_key(module: str) -> str:
@@ -208,8 +217,10 @@ def module_scope_key(module: str) -> str:
 class _Scope:
     __slots__ = (
         "ends",
+        "entry",
         "function_names",
         "kind",
+        "line",
         "locals",
         "loop_targets",
         "params",
@@ -232,6 +243,8 @@ class _Scope:
         self.returns: list[Ref] = []
         self.function_names = names
         self.ends: str | None = None
+        self.entry: str | None = None
+        self.line = 0
 
     def bind(self, name: str, ref: Ref) -> None:
         """Flow-insensitive typing: the first informative value wins."""
@@ -347,6 +360,8 @@ class _Collector:
         self.bindings: dict[str, str] = {}  # module-level name -> qualified name
         self.variables: dict[str, tuple[Ref, _Scope]] = {}
         self.handlers: list[tuple[ast.ExceptHandler, ast.AST, _Scope, int, int]] = []
+        self.entries: list[tuple[Ref, _Scope]] = []
+        self.spawned: set[int] = set()  # ids of calls whose coroutine a task runs
         self.keys: dict[int, str] = {}
 
     def qualify(self, expr: ast.AST) -> str | None:
@@ -597,6 +612,8 @@ class _Collector:
         returns = self.annotation(node.returns, inner)
         if returns is not None:
             inner.returns.append(returns)
+        inner.entry = helpers.entry_point(node.decorator_list)
+        inner.line = node.lineno
         self.scopes.append(inner)
         self.block(node.body, inner, ())
         inner.ends = helpers.never_returns(node.body)
@@ -681,7 +698,17 @@ class _Collector:
             current = stack.pop()
             if isinstance(current, ast.Call):
                 func = current.func
-                sites.append(("call", self.ref(func, scope), current.lineno, _label(func), guards))
+                site = ("call", self.ref(func, scope), current.lineno, _label(func), guards)
+                spawned = helpers.spawned_call(current)
+                if spawned is not None:
+                    # `create_task(self._loop())`: the coroutine runs in a task of its own; what
+                    # it raises does not come back here. It is an entry point of background work.
+                    self.entries.append((self.ref(spawned.func, scope), scope))
+                    self.spawned.add(id(spawned))
+                hint = "spawned" if id(current) in self.spawned else helpers.sql_kind(current)
+                sites.append((*site, hint) if hint else site)
+                for handed in helpers.handed_callables(current):
+                    self.entries.append((self.ref(handed, scope), scope))
                 stack.append(func)
                 stack.extend(current.args)
                 stack.extend(k.value for k in current.keywords)
@@ -786,7 +813,9 @@ class _Collector:
             returns = next(
                 (r for r in (self.final(x, scope) for x in scope.returns) if r is not None), None
             )
-            functions[key] = FunctionFacts(key, sites, tries, returns, scope.ends)
+            functions[key] = FunctionFacts(
+                key, sites, tries, returns, scope.ends, scope.entry, scope.line
+            )
         classes = {
             c.qualname: ClassFacts(
                 c.qualname,
@@ -803,6 +832,9 @@ class _Collector:
         }
         packages = frozenset(t.split(".")[0] for t in self.imports.values())
         handlers = tuple(self.handler_facts(*item) for item in self.handlers)
+        entries = tuple(
+            ref for ref in (self.final(r, where) for r, where in self.entries) if ref is not None
+        )
         return FileFacts(
             self.ctx.path,
             self.module,
@@ -812,6 +844,8 @@ class _Collector:
             aliases,
             packages,
             handlers,
+            entries,
+            any(helpers.is_main_guard(stmt) for stmt in tree.body),
         )
 
     def handler_facts(
@@ -856,6 +890,7 @@ class _Collector:
             snippet="\n".join(ctx.lines[handler.lineno - 1 : min(end_line, handler.lineno + 40)]),
             mixed=helpers.is_mixed(handler),
             tail=self._tail_call(handler, scope),
+            body_end=handler.end_lineno or handler.lineno,
         )
 
     def _tail_call(self, handler: ast.ExceptHandler, scope: _Scope) -> Ref:
@@ -1000,6 +1035,8 @@ class HandlerAnalysis:
     narrow_reason: str | None
     behaviour: str = ""  # the handler's, or "exit"/"wrap_raise" when it ends calling a function
     # that never returns (`cleanup()` ending in `sys.exit(1)`)
+    tier: int | None = None  # from what the handler protects (tiers.py)
+    tier_reason: str = ""
     incomplete: bool = False  # the step budget ran out: everything unresolved is unknown
 
 
@@ -1053,7 +1090,8 @@ class World:
         self._ancestors: dict[str, frozenset[str]] = {}
 
     # -- values --------------------------------------------------------------------------------
-    def _tick(self) -> None:
+    def tick(self) -> None:
+        """One resolution step against the budget (`AnalysisIncomplete` past it)."""
         self._steps += 1
         if self._steps > self.budget:
             raise AnalysisIncomplete(
@@ -1074,7 +1112,7 @@ class World:
         if ref in self._values:
             return self._values[ref]
         self._values[ref] = None  # cycle guard
-        self._tick()
+        self.tick()
         result = self._value(ref, depth)
         self._values[ref] = result
         return result
@@ -1147,7 +1185,7 @@ class World:
         return result
 
     def _resolve_named(self, name: str, depth: int) -> Value:
-        self._tick()
+        self.tick()
         if depth > _MAX_DEPTH:
             return None
         parts = name.split(".")
@@ -1349,7 +1387,7 @@ class World:
         resolve on the way is kept by `unknowns`."""
         if function in self._escapes:
             return self._escapes[function]
-        self._tick()
+        self.tick()
         self._escapes[function] = {}
         self._unknown[function] = ()
         facts = self.functions.get(function)
@@ -1358,7 +1396,7 @@ class World:
         unknown: list[str] = []
         if facts is not None:
             for site in facts.sites:
-                if site.kind == "subscript":
+                if site.kind == "subscript" or site.hint == "spawned":
                     continue  # a lookup deep in a callee failing is a bug, not an expected error
                 types, known = self.site_types(site, path, depth)
                 swallowed = self._swallowed(site.guards, facts.tries)
@@ -1366,7 +1404,7 @@ class World:
                     if not known:
                         unknown.append(self._unknown_text(site, path))
                     else:
-                        callee = self._callee(site)
+                        callee = self.callee(site)
                         for inner in self._unknown.get(callee, ()) if callee else ():
                             text = f"{site.label}() at {path}:{site.line} -> {inner}"
                             if len(unknown) < _MAX_UNKNOWN and inner not in unknown:
@@ -1390,7 +1428,7 @@ class World:
         self.escapes(function)
         return self._unknown.get(function, ())
 
-    def _callee(self, site: Site) -> str | None:
+    def callee(self, site: Site) -> str | None:
         """The project function a call site runs (a function, or a class's `__init__`)."""
         if site.kind != "call":
             return None
@@ -1449,7 +1487,7 @@ class World:
         else:
             earlier = scope.tries[handler.try_index][: handler.handler_index]
             for site in scope.sites:
-                if handler.try_index not in site.guards:
+                if handler.try_index not in site.guards or site.hint == "spawned":
                     continue
                 inner = site.guards[site.guards.index(handler.try_index) + 1 :]
                 types, known = self.site_types(site, path, 0)
@@ -1457,7 +1495,7 @@ class World:
                     if not known:
                         found = [self._unknown_text(site, path)]
                     else:
-                        callee = self._callee(site)
+                        callee = self.callee(site)
                         found = [
                             _short(f"{site.label}() at {path}:{site.line} -> {text}", 4)
                             for text in (self.unknowns(callee) if callee else ())

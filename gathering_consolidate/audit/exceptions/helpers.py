@@ -401,3 +401,149 @@ def never_returns(body: Sequence[ast.stmt]) -> str | None:
 def is_mixed(handler: ast.ExceptHandler) -> bool:
     """Re-raises on some paths and swallows on others."""
     return _ending(handler.body, handler.name) is None and _contains_raise(handler.body)
+
+
+# -- entry points (for tiers) -----------------------------------------------------------------------
+_ROUTE_METHODS = frozenset(
+    {"get", "post", "put", "patch", "delete", "head", "options", "api_route", "websocket", "route"}
+)
+#: Decorators that hand a function to a scheduler or task queue (`@celery.task`,
+#: `@scheduler.scheduled_job`, `@app.on_event("startup")`).
+_TASK_DECORATORS = frozenset(
+    {"task", "shared_task", "scheduled_job", "periodic_task", "on_event", "cron", "job", "actor"}
+)
+_SCHEDULER_WORDS = ("scheduler", "celery", "beat", "worker", "cron")
+#: Calls that run a function they are handed, later or elsewhere.
+_HANDING_CALLS = frozenset(
+    {
+        "add_task",
+        "add_job",
+        "submit",
+        "run_in_executor",
+        "call_soon",
+        "call_later",
+        "start_soon",
+        "to_thread",
+        "run_in_threadpool",
+        "apply_async",
+        "delay",
+        "subscribe",
+        "add_listener",
+        "add_event_handler",
+        "register",
+    }
+)
+
+
+def entry_point(decorators: Sequence[ast.expr]) -> str | None:
+    """What runs a function decorated so: "route METHOD PATH" for a FastAPI-style route
+    (`@router.get("/x")`) or "route middleware" (`@app.middleware("http")`), "task" for a
+    scheduler or task-queue decorator, "cli" for a click/typer command; None otherwise."""
+    for decorator in decorators:
+        call = decorator if isinstance(decorator, ast.Call) else None
+        target = call.func if call is not None else decorator
+        name = _dotted(target)
+        head, _, tail = name.rpartition(".")
+        if call is not None and head and tail in _ROUTE_METHODS:
+            path = call.args[0] if call.args else None
+            path = path or next((k.value for k in call.keywords if k.arg == "path"), None)
+            if (
+                isinstance(path, ast.Constant)
+                and isinstance(path.value, str)
+                and (path.value.startswith("/") or path.value == "")
+            ):
+                return f"route {tail.upper()} {path.value}"
+        if tail in ("middleware", "exception_handler") and head:
+            return "route middleware"
+        if tail in ("command", "group", "callback") and head:
+            return "cli"
+        if tail in _TASK_DECORATORS or name in _TASK_DECORATORS:
+            return "task"
+        if head and any(word in head.lower() for word in _SCHEDULER_WORDS):
+            return "task"
+    return None
+
+
+def handed_callables(call: ast.Call) -> list[ast.expr]:
+    """The functions a call hands over to be run elsewhere: `add_task(f, ...)`,
+    `Thread(target=f)`, `loop.run_in_executor(None, f)`, `scheduler.add_job(f, ...)`."""
+    func = call.func
+    name = (
+        func.attr
+        if isinstance(func, ast.Attribute)
+        else func.id
+        if isinstance(func, ast.Name)
+        else ""
+    )
+    found: list[ast.expr] = [k.value for k in call.keywords if k.arg in ("target", "func")]
+    if name in _HANDING_CALLS:
+        found.extend(call.args[:2])
+    return [f for f in found if isinstance(f, (ast.Name, ast.Attribute))]
+
+
+def is_main_guard(stmt: ast.stmt) -> bool:
+    """`if __name__ == "__main__":` (the file is also a script)."""
+    if not isinstance(stmt, ast.If) or not isinstance(stmt.test, ast.Compare):
+        return False
+    test = stmt.test
+    sides = [test.left, *test.comparators]
+    return any(isinstance(n, ast.Name) and n.id == "__name__" for n in sides) and any(
+        isinstance(n, ast.Constant) and n.value == "__main__" for n in sides
+    )
+
+
+_EXECUTE_METHODS = frozenset({"execute", "executemany", "exec_driver_sql", "executescript"})
+_READ_STATEMENTS = frozenset({"select", "with", "show", "explain", "values", "table"})
+_WRITE_STATEMENTS = frozenset(
+    {
+        "insert",
+        "update",
+        "delete",
+        "merge",
+        "upsert",
+        "create",
+        "drop",
+        "alter",
+        "truncate",
+        "grant",
+        "revoke",
+        "copy",
+        "replace",
+    }
+)
+
+
+def sql_kind(call: ast.Call) -> str:
+    """For a call whose first argument is a SQL statement: "sql-read" for a constant that reads
+    (`SELECT ...`), "sql-write" for a constant that writes (`db.execute_one("UPDATE ...")`),
+    "sql" for an `execute`-like call whose statement is built at run time (it may write); ""
+    for any other call."""
+    func = call.func
+    if not (isinstance(func, ast.Attribute) and call.args):
+        return ""
+    statement = call.args[0]
+    if isinstance(statement, ast.Call) and statement.args:  # text("..."), sql.SQL("...")
+        statement = statement.args[0]
+    if isinstance(statement, ast.Constant) and isinstance(statement.value, str):
+        words = statement.value.split(None, 1)
+        first = words[0].lower() if words else ""
+        if first in _READ_STATEMENTS:
+            return "sql-read"
+        if first in _WRITE_STATEMENTS:
+            return "sql-write"
+        return ""
+    return "sql" if func.attr in _EXECUTE_METHODS else ""
+
+
+_SPAWNING_CALLS = frozenset(
+    {"create_task", "ensure_future", "run_coroutine_threadsafe", "start_soon", "spawn"}
+)
+
+
+def spawned_call(call: ast.Call) -> ast.Call | None:
+    """The coroutine call a task runs: `asyncio.create_task(self._loop())` -> `self._loop()`."""
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    if name in _SPAWNING_CALLS and call.args and isinstance(call.args[0], ast.Call):
+        return call.args[0]
+    return None

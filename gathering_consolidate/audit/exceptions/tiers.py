@@ -1,0 +1,281 @@
+"""Tiers from what a broad handler protects, not from where its file lives (issue 9).
+
+* **1** when the try body or the handler reaches, directly or through the project's own
+  functions, authentication, tokens or secrets, crypto, a database write or money;
+* **2** when the handler runs on a request path (in a route handler, or in a function that one
+  reaches) or in background work (a task, a scheduled job, a function handed to a thread or a
+  task queue);
+* **3** otherwise, and always in tests and migrations.
+
+A path glob in the project's own `[tool.gathering-consolidate.tiers]` overrides all of this. The
+vocabulary (which library calls handle credentials, which methods write to a database, which
+words in a function name mean "auth") is rule data: the `[meaning]` table of `rules/tiers.toml`.
+
+Every walk here is bounded: a visited set, a depth limit and the world's step budget.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from ...config import load_rule_data, path_matches
+from .flow import FunctionFacts, HandlerFacts, Site, World
+
+_MAX_DEPTH = 8
+_MAX_REACHABLE = 50_000
+
+
+@dataclass(frozen=True)
+class Meaning:
+    """The `[meaning]` table of `rules/tiers.toml`."""
+
+    auth_calls: tuple[re.Pattern[str], ...]
+    money_calls: tuple[re.Pattern[str], ...]
+    db_write_methods: frozenset[str]
+    db_receivers: tuple[str, ...]
+    db_packages: frozenset[str]
+    sensitive_words: frozenset[str]
+    not_sensitive_with: frozenset[str]
+    tier3_paths: tuple[str, ...]
+
+    @classmethod
+    def load(cls) -> Meaning:
+        table = load_rule_data("tiers").get("meaning", {})
+
+        def patterns(key: str) -> tuple[re.Pattern[str], ...]:
+            return tuple(_call_pattern(p) for p in table.get(key, []))
+
+        return cls(
+            auth_calls=patterns("auth-calls"),
+            money_calls=patterns("money-calls"),
+            db_write_methods=frozenset(table.get("db-write-methods", [])),
+            db_receivers=tuple(table.get("db-receivers", [])),
+            db_packages=frozenset(table.get("db-packages", [])),
+            sensitive_words=frozenset(table.get("sensitive-words", [])),
+            not_sensitive_with=frozenset(table.get("not-sensitive-with", [])),
+            tier3_paths=tuple(table.get("tier3-paths", [])),
+        )
+
+
+def _call_pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")) + r"\Z")
+
+
+@functools.cache
+def default_meaning() -> Meaning:
+    return Meaning.load()
+
+
+def _last(dotted: str) -> str:
+    """The last name of a receiver label: `self.db` -> `db`, `get_db()` -> `get_db`."""
+    return dotted.rpartition(".")[2].removesuffix("()")
+
+
+def _words(name: str) -> list[str]:
+    """`verify_access_token` -> verify, access, token; `getSecretValue` -> get, secret, value."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    return [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
+
+
+class Tiers:
+    """The tier of each broad handler, with the reason, over one `World`."""
+
+    def __init__(self, world: World, meaning: Meaning | None = None) -> None:
+        self.world = world
+        self.meaning = meaning or default_meaning()
+        self._reach: dict[str, str | None] = {}
+        self._on_path: dict[str, str] | None = None
+
+    # -- public ------------------------------------------------------------------------------
+    def tier(
+        self, path: str, handler: HandlerFacts, override: int | None = None
+    ) -> tuple[int, str]:
+        """(tier, why) for one handler."""
+        if override is not None:
+            return override, "the project's tier for this path"
+        if path_matches(path, self.meaning.tier3_paths):
+            return 3, "test or migration code"
+        reached = self._handler_reaches(path, handler)
+        if reached is not None:
+            return 1, reached
+        if handler.scope.endswith(".<module>"):
+            return 3, "runs once, at import"
+        facts = self.world.files.get(path)
+        if facts is not None and facts.script:
+            return 3, "a command-line script"
+        entry = self._entry_of(handler.scope)
+        if entry is not None:
+            if entry.startswith("in a command"):
+                return 3, entry
+            return 2, entry
+        # Calls through plugins, registries and untyped receivers are not all resolved: a
+        # function no entry point is seen to reach may still run on one ("unknown" is not "no").
+        return 2, "not proven off the request path (its callers are not all resolved)"
+
+    # -- tier 1 ------------------------------------------------------------------------------
+    def _handler_reaches(self, path: str, handler: HandlerFacts) -> str | None:
+        world = self.world
+        scope = world.functions.get(handler.scope)
+        if scope is None or handler.try_index >= len(scope.tries):
+            return None
+        for site in scope.sites:
+            in_try = handler.try_index in site.guards
+            in_handler = handler.line < site.line <= handler.body_end
+            if not (in_try or in_handler) or site.kind != "call" or site.hint == "spawned":
+                continue
+            found = self._site_reaches(site, path, 0, frozenset())
+            if found is not None:
+                return found
+        return None
+
+    def _site_reaches(
+        self, site: Site, path: str, depth: int, visited: frozenset[str]
+    ) -> str | None:
+        here = f"{site.label}() at {path}:{site.line}"
+        direct = self._sensitive_call(site, direct=depth == 0)
+        if direct is not None:
+            return f"{here}: {direct}"
+        callee = self.world.callee(site)
+        if callee is None or depth >= _MAX_DEPTH or callee in visited:
+            return None
+        name_says = self._sensitive_name(callee.rpartition(".")[2].split("#")[0])
+        if name_says is not None:
+            return f"{here}: {name_says}"
+        inner = self._function_reaches(callee, depth + 1, visited | {callee})
+        return None if inner is None else f"{here} -> {inner}"
+
+    def _function_reaches(self, function: str, depth: int, visited: frozenset[str]) -> str | None:
+        if function in self._reach:
+            return self._reach[function]
+        self._reach[function] = None  # cycle guard
+        self.world.tick()
+        facts = self.world.functions.get(function)
+        path = self.world.function_paths.get(function, "?")
+        found = None
+        if facts is not None:
+            for site in facts.sites:
+                if site.kind != "call" or site.hint == "spawned":
+                    continue
+                found = self._site_reaches(site, path, depth, visited)
+                if found is not None:
+                    break
+        self._reach[function] = found
+        return found
+
+    def _sensitive_call(self, site: Site, *, direct: bool) -> str | None:
+        """What a call does that makes a handler tier 1, if anything: a credentials or crypto
+        library, a payment library, a database write; judged by the callee's type where the
+        tool knows it, by the names in the call (`db_session.commit()`) where it does not.
+        Reading a secret (`get_secret_value()`, an API-key object) counts only in the try body
+        or the handler itself (`direct`): a helper that builds a client from a stored key
+        protects the client, not the credential."""
+        meaning = self.meaning
+        resolved = self.world.value(site.ref)
+        receiver, _, method = site.label.rpartition(".")
+        # A statement that writes; one built at run time (a query runner) may write, and counts
+        # in the try body itself: deeper, the caller's statement decides.
+        writes = bool(receiver) and (
+            method in meaning.db_write_methods
+            or site.hint == "sql-write"
+            or (site.hint == "sql" and direct)
+        )
+        if site.hint == "sql-write":
+            return "a database write (a statement that writes)"
+        if resolved is None:
+            if writes and any(w in meaning.db_receivers for w in _words(_last(receiver))):
+                return "a database write"
+            if method == "get_secret_value":
+                return "a secret" if direct else None
+            return self._sensitive_name(method)
+        if resolved[0] not in ("lib", "itemfn"):
+            return None
+        name = resolved[1]
+        if any(p.match(name) for p in meaning.auth_calls):
+            return f"credentials or crypto (`{name}`)"
+        if any(p.match(name) for p in meaning.money_calls):
+            return f"payments (`{name}`)"
+        if writes and name.split(".")[0] in meaning.db_packages:
+            return f"a database write (`{name}`)"
+        return self._sensitive_name(name.replace("()", "")) if direct else None
+
+    def _sensitive_name(self, name: str) -> str | None:
+        words = _words(name)
+        if any(w in self.meaning.not_sensitive_with for w in words):
+            return None
+        candidates = [*words, *(a + b for a, b in itertools.pairwise(words))]
+        hit = next((w for w in candidates if w in self.meaning.sensitive_words), None)
+        return None if hit is None else f"`{name}` handles {hit}"
+
+    # -- tier 2 ------------------------------------------------------------------------------
+    def _entry_of(self, scope_key: str) -> str | None:
+        on_path = self._paths()
+        key = scope_key.split("#")[0]
+        while key:
+            if key in on_path:
+                return on_path[key]
+            key = key.rpartition(".")[0]  # a nested function runs where its parent does
+            if key in self.world.modules:
+                return None
+        return None
+
+    def _paths(self) -> dict[str, str]:
+        """Every project function reachable from an entry point, with the entry that reaches
+        it ("on the request path of GET /x", "in background work (task)")."""
+        if self._on_path is not None:
+            return self._on_path
+        world = self.world
+        queue: deque[tuple[str, str]] = deque()
+        for key, facts in sorted(world.functions.items()):
+            if facts.entry is not None:
+                queue.append((key, _entry_words(facts)))
+        for key in self._handed_functions(world.files.values()):
+            queue.append((key, "in background work (handed to a thread or task queue)"))
+        found: dict[str, str] = {}
+        while queue and len(found) < _MAX_REACHABLE:
+            key, why = queue.popleft()
+            if key in found:
+                continue
+            found[key] = why
+            world.tick()
+            facts = world.functions.get(key)
+            if facts is None:
+                continue
+            for site in facts.sites:
+                callee = world.callee(site)
+                if callee is not None and callee not in found:
+                    queue.append((callee, why))
+        self._on_path = found
+        return found
+
+    def _handed_functions(self, files: Iterable[object]) -> list[str]:
+        keys = []
+        for item in files:
+            for ref in getattr(item, "entries", ()):
+                resolved = self.world.value(ref)
+                if resolved is not None and resolved[0] == "func":
+                    keys.append(resolved[1])
+        return keys
+
+
+def _entry_words(facts: FunctionFacts) -> str:
+    entry = facts.entry or ""
+    if entry.startswith("route "):
+        return f"on the request path of {entry.removeprefix('route ')}"
+    if entry == "cli":
+        return f"in a command-line command ({facts.qualname})"
+    return f"in background work ({entry})"
+
+
+def tiers_for(world: World, overrides: Mapping[str, int]) -> dict[tuple[str, int], tuple[int, str]]:
+    """(path, handler line) -> (tier, why) for every broad handler of the world."""
+    model = Tiers(world)
+    out: dict[tuple[str, int], tuple[int, str]] = {}
+    for path, item in sorted(world.files.items()):
+        for handler in item.handlers:
+            out[path, handler.line] = model.tier(path, handler, overrides.get(path))
+    return out
