@@ -32,6 +32,7 @@ from .audit import EngineCheck, FileCheck, FileContext, ProjectCheck, known_opti
 from .audit.base import Check, ProjectContext
 from .cache import AuditCache, pickle_fast
 from .config import Config, load_config
+from .libsource import library_source_for
 from .model import AuditResult, FileOutcome, Finding, Status
 
 #: Below this much work a process pool costs more than it saves.
@@ -562,7 +563,12 @@ def _audit_sources(
     errors = [e for r in results.values() for e in r.errors]
     tiers = {p: config.tier_for(p) for p in results}
     overrides = {p: t for p in results if (t := config.tier_override_for(p)) is not None}
-    project = ProjectContext(root=str(config.root), tiers=tiers, tier_overrides=overrides)
+    project = ProjectContext(
+        root=str(config.root),
+        tiers=tiers,
+        tier_overrides=overrides,
+        library=library_source_for(config),
+    )
     tree_state = "".join(
         f"{p}:{digests.get(p, '')};"
         for p in sorted(results)

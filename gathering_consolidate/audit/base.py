@@ -167,6 +167,9 @@ class ProjectContext:
     memo: dict[str, Any] = field(default_factory=dict)
     #: Tiers the project's own configuration sets by path (they override derived tiers).
     tier_overrides: Mapping[str, int] = field(default_factory=dict)
+    #: The target environment's installed packages, read as source (`libsource.LibrarySource`,
+    #: from `--python` or `$VIRTUAL_ENV`); None when no environment is given.
+    library: Any = None
 
     def memoized(self, key: str, factory: Callable[[], Any]) -> Any:
         if key not in self.memo:
