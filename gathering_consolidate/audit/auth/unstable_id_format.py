@@ -4,6 +4,7 @@ import ast
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -379,14 +380,15 @@ def _sql_sources(project: ProjectContext) -> list[tuple[str, str]]:
                 for d in dirnames
                 if not d.startswith(".")
                 and d not in {"node_modules", "__pycache__", "venv", "build", "dist"}
-                and not (Path(dirpath) / d / "pyvenv.cfg").exists()
+                and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg"))
             )
             for name in sorted(filenames):
                 if not name.endswith(".sql") or len(found) >= 1000:
                     continue
                 path = Path(dirpath) / name
                 try:
-                    if path.stat().st_size > 2_000_000:
+                    info = path.lstat()  # only regular files: never a FIFO, device or symlink
+                    if not stat.S_ISREG(info.st_mode) or info.st_size > 2_000_000:
                         continue
                     text = path.read_text(encoding="utf-8", errors="replace")
                 except OSError:
