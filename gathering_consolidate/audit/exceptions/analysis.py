@@ -69,6 +69,7 @@ def analyse(
         mapping = ExceptionMap.build(calls, modules) if calls or modules else default_map()
         world = World(facts, mapping)
         world.budget = budget
+        world.library = project.library
         found = []
         for path in sorted(facts):
             for handler in facts[path].handlers:

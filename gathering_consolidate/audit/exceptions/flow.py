@@ -1083,6 +1083,7 @@ class World:
             self.aliases.update(item.aliases)
         self._values: dict[Ref, Any] = {}
         self._names: dict[str, Value] = {}
+        self.library: Any = None  # libsource.LibrarySource of the target's environment, if given
         self._steps = 0
         self.budget = STEP_BUDGET
         self._escapes: dict[str, dict[str, str]] = {}
@@ -1090,6 +1091,14 @@ class World:
         self._ancestors: dict[str, frozenset[str]] = {}
 
     # -- values --------------------------------------------------------------------------------
+    def from_library(self, name: str) -> Any:
+        """What the installed library's own source says of a call no mapping covers
+        (`libsource.LibraryFacts`), when the target's environment is given; else None."""
+        if self.library is None:
+            return None
+        self.tick()
+        return self.library.describe(name)
+
     def tick(self) -> None:
         """One resolution step against the budget (`AnalysisIncomplete` past it)."""
         self._steps += 1
@@ -1364,7 +1373,11 @@ class World:
         if kind in ("lib", "itemfn"):
             types = self.mapping.for_call(name)
             if types is None:
-                return {}, False
+                learnt = self.from_library(name)
+                if learnt is None or learnt.exceptions is None:
+                    return {}, False
+                origin = f"{name}, library source {learnt.distribution} {learnt.version}"
+                return {t: f"{here} ({origin})" for t in learnt.exceptions}, True
             via = here if name == site.label else f"{here} ({name})"
             return dict.fromkeys(types, via), True
         return {}, False
@@ -1453,8 +1466,14 @@ class World:
             return f"raise {site.label} at {where} (the raised class is not resolved)"
         resolved = self.value(site.ref)
         if resolved is not None and resolved[0] in ("lib", "itemfn"):
+            learnt = self.from_library(resolved[1])
+            known = (
+                f"; its source leaves unknown: {learnt.unknown[0]}"
+                if learnt is not None and learnt.unknown
+                else ""
+            )
             return (
-                f"{site.label}() at {where}: `{resolved[1]}` has no exception mapping"
+                f"{site.label}() at {where}: `{resolved[1]}` has no exception mapping{known}"
                 f' (add `"{resolved[1]}" = [...]` under'
                 " [tool.gathering-consolidate.checks.EXC.calls])"
             )
