@@ -24,6 +24,7 @@ from .base import (
     Refuses,
     Rewrite,
     Unchanged,
+    refusal_category,
 )
 
 _DB = """
@@ -166,7 +167,14 @@ class AsyncToDef(Codemod):
             if qualname in handlers:
                 function = analysis.index.functions[qualname]
                 outcomes.append(
-                    Refused(analysis.paths[qualname], f"{short(qualname)}: {reason}", function.line)
+                    Refused(
+                        analysis.paths[qualname],
+                        f"{short(qualname)}: {reason}",
+                        function.line,
+                        "awaits a coroutine"
+                        if reason.startswith("awaits")
+                        else refusal_category(reason),
+                    )
                 )
         by_path: dict[str, list[tuple[str, int]]] = defaultdict(list)  # path -> (name, def line)
         for qualname in plan.convertible:

@@ -105,6 +105,7 @@ Outcome = Changed | Unchanged | Refused | Failed | Skipped
 _CATEGORY_WORDS = (
     ("unresolved", "unresolved call"),
     ("not resolved", "unresolved call"),
+    ("cannot tell what", "unknown exceptions"),
     ("isolation", "isolation boundary"),
     ("test code", "test code"),
     ("cannot parse", "unparseable"),
@@ -118,8 +119,8 @@ def refusal_category(reason: str) -> str:
     for word, category in _CATEGORY_WORDS:
         if word in lowered:
             return category
-    head = re.split(r"[:;(]", reason, maxsplit=1)[0]
-    head = re.sub(r"\d+", "N", re.sub(r"`[^`]*`", "…", head))
+    head = re.split(r"[:;(]", re.sub(r"`[^`]*`", "…", reason), maxsplit=1)[0]
+    head = re.sub(r"\d+", "N", head)
     words = head.split()
     return " ".join(words[:8]) + (" …" if len(words) > 8 else "") or "other"
 

@@ -403,6 +403,7 @@ def test_refusal_categories():
     assert refusal_category("`x` already means something else in this module; rename it") == (
         "… already means something else in this module"
     )
+    assert refusal_category("awaits `request.form()`: a blocking call") == "awaits …"
 
 
 def test_list_documents_every_option():
