@@ -329,7 +329,10 @@ def migrate(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     list_codemods: Annotated[
-        bool, typer.Option("--list", help="List the codemods and their options.")
+        bool,
+        typer.Option(
+            "--list", help="List the codemods and their options (`--list ID`: one codemod's docs)."
+        ),
     ] = False,
     python: Annotated[str | None, _PYTHON_OPTION] = None,
 ) -> None:
@@ -351,6 +354,13 @@ def migrate(
     plan_migration = _with_python(plan_migration, python)
     registry = codemod_registry()
     if list_codemods:
+        wanted = codemod or next((a for a in args or [] if a in registry), None)
+        if wanted is not None:  # `migrate --list ID`: that codemod's documentation
+            if wanted not in registry:
+                raise _fail(f"unknown codemod `{wanted}` (known: {', '.join(registry)})")
+            cls = registry[wanted]
+            print(f"{wanted} ({cls.applicability.value}): {cls.description}\n\n{cls.docs()}")
+            return
         for cid, cls in registry.items():
             print(f"{cid:<22} {cls.applicability.value:<7} {cls.description}")
             for line in cls.options_help():

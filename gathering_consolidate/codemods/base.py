@@ -265,13 +265,13 @@ class Codemod:
     @classmethod
     def docs(cls) -> str:
         """The docstring, then its options (`-O KEY=VALUE` on the command line)."""
-        from ..audit.base import dedent as _dedent
+        import inspect
 
-        text = _dedent(cls.__doc__ or "").strip()
-        lines = cls.options_help()
-        if lines:
+        text = inspect.cleandoc(cls.__doc__ or "")
+        if cls.OPTIONS:
             text += "\n\n## Options\n" + "\n".join(
-                f"- `{line.split('  ', 1)[0]}`: {line.split('  ', 1)[1]}" for line in lines
+                f"- `-O {key}={_shown(option.default)}`: {option.doc}"
+                for key, option in sorted(cls.OPTIONS.items())
             )
         return text
 

@@ -416,6 +416,11 @@ def test_list_documents_every_option():
         for key in cls.OPTIONS:
             assert f"-O {key}=" in listing.stdout, (cid, key)
             assert f"`-O {key}=" in cls.docs(), (cid, key)
+    one = _migrate("--list", "narrow-except")
+    assert one.exit_code == 0
+    assert one.stdout.startswith("narrow-except (unsafe): ")
+    assert "\n## Options\n- `-O max-types=3`: " in one.stdout
+    assert "\n    " not in one.stdout.split("## Options")[0]  # the docstring is dedented
     readme = (REPO / "README.md").read_text()
     for cls in codemod_registry().values():
         for key in cls.OPTIONS:
