@@ -7,10 +7,11 @@ target's `requires-python` allows a newer grammar, it reads the file with libcst
 close as possible), then parses the lowered text with `ast`:
 
 - PEP 758 `except A, B:` -> `except (A, B):` (columns after `A` on that line shift by one);
-- PEP 695 `type X[T] = v` -> `X = v`; `def f[T](...)` / `class C[T]:` -> `def f(...)` / `class C:`.
+- PEP 695 `type X[T] = v` -> `X = v`; `def f[T](...)` / `class C[T]:` -> `def f(...)` / `class C:`;
+- PEP 701 `f"{d["k"]}"` (an f-string reusing its quote inside) -> the same in triple quotes.
 
-Anything else newer (PEP 701 f-strings with nested quotes, for one) is not lowered: `ParseError` says
-so. Nothing here imports or runs the target; libcst only reads text.
+Anything else newer (a backslash or comment inside an f-string's braces, for one) is not lowered:
+`ParseError` says so. Nothing here imports or runs the target; libcst only reads text.
 
 API: `parse(text, filename, target=...) -> Parsed`, `lower(text, target) -> (text, features)`,
 `requires_python(root, pyproject) -> str | None`, `minimum_version(spec) -> (major, minor) | None`,
@@ -78,11 +79,11 @@ def parse(
     try:
         tree = ast.parse(lowered, filename=filename)
     except SyntaxError as exc:
-        newer = ", ".join(features) if features else "none lowered"
+        done = f"lowered {', '.join(features)}; " if features else ""
         raise ParseError(
             f"{message}; libcst reads it, but it uses syntax newer than Python"
-            f" {RUNNING[0]}.{RUNNING[1]} that is not lowered ({newer};"
-            f" still: {exc.msg}, line {exc.lineno})"
+            f" {RUNNING[0]}.{RUNNING[1]} that cannot be lowered ({done}still: {exc.msg},"
+            f" line {exc.lineno})"
         ) from None
     except (RecursionError, MemoryError, ValueError):
         raise ParseError(f"{message}; nested too deeply after lowering") from None
@@ -90,7 +91,7 @@ def parse(
 
 
 def lower(text: str, version: str | None = None) -> tuple[str, tuple[str, ...]]:
-    """Rewrite newer syntax (PEP 758, PEP 695) to the running interpreter's, keeping line numbers.
+    """Rewrite newer syntax (PEP 758, PEP 695, PEP 701) to the running interpreter's, keeping line numbers.
     Returns the new text and the features rewritten. Raises `ParseError` when libcst cannot read
     the text (or it is too deep to hand to libcst safely)."""
     import libcst
@@ -101,22 +102,20 @@ def lower(text: str, version: str | None = None) -> tuple[str, tuple[str, ...]]:
     try:
         module = libcst.parse_module(text, config=config)
     except libcst.ParserSyntaxError as exc:
-        raise ParseError(
-            f"libcst's parser cannot read it either ({exc.message.splitlines()[0]},"
-            f" line {exc.raw_line})"
-        ) from None
+        raise ParseError(f"libcst's parser cannot read it either (line {exc.raw_line})") from None
     except Exception as exc:  # consolidate: ignore[EXC001] libcst's own failure: report the file, do not stop the run
         raise ParseError(f"libcst's parser failed on it: {type(exc).__name__}") from None
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
-    collector = _lowerings(positions)
-    wrapper.visit(collector)
-    if not collector.edits:
-        return text, ()
     starts = _line_starts(text)
 
     def offset(line: int, column: int) -> int:
         return starts[line - 1] + column
+
+    collector = _lowerings(positions, module, lambda s, e: text[offset(*s) : offset(*e)])
+    wrapper.visit(collector)
+    if not collector.edits:
+        return text, ()
 
     out = text
     # Apply from the end so earlier offsets stay valid.
@@ -137,10 +136,9 @@ def _libcst_version(version: str | None) -> str:
 
 
 def _line_starts(text: str) -> list[int]:
-    starts = [0]
-    for line in text.splitlines(keepends=True):
-        starts.append(starts[-1] + len(line))
-    return starts
+    """Offsets of the lines as libcst counts them: only LF, CRLF and CR end a line
+    (`str.splitlines` would also split at a form feed, common in old sources)."""
+    return [0, *(m.end() for m in re.finditer(r"\r\n|\r|\n", text))]
 
 
 def _check_depth(text: str) -> None:
@@ -166,7 +164,7 @@ def _check_depth(text: str) -> None:
         ) from None
 
 
-def _lowerings(positions):
+def _lowerings(positions, module, source_at):
     """A libcst visitor collecting (start, end, replacement) edits, positions as (line, column)."""
     import libcst
 
@@ -208,6 +206,32 @@ def _lowerings(positions):
             self.edits.append((start, end, "\\\n" * lines))
             self.features.add("PEP 695 type parameters")
 
+        def visit_FormattedString(self, node: libcst.FormattedString) -> bool:
+            """PEP 701 lets an f-string's expressions reuse its quote (`f"{d["k"]}"`); before
+            3.12 only a different quote works. Triple quotes of a kind the body does not contain
+            make it valid again, on the same lines. Backslashes or comments in the expressions
+            stay as they are (the file is then reported as not lowered)."""
+            code = module.code_for_node(node)
+            if _valid_expression(code):
+                return False  # valid as it is, and so is every f-string inside it
+            bare = module.code_for_node(node.with_changes(lpar=[], rpar=[]))
+            start, end = self._span(node)
+            spanned = source_at(start, end)
+            if node.start.endswith(_TRIPLE_QUOTES) or bare not in spanned:
+                return True
+            prefix, body = node.start[:-1], bare[len(node.start) : len(bare) - len(node.end)]
+            for quotes in _TRIPLE_QUOTES:
+                if quotes in body or body.endswith(quotes[0]):
+                    continue
+                lowered = f"{prefix}{quotes}{body}{quotes}"
+                if _valid_expression(lowered):
+                    at = spanned.index(bare)
+                    replacement = spanned[:at] + lowered + spanned[at + len(bare) :]
+                    self.edits.append((start, end, replacement))
+                    self.features.add("PEP 701 f-string")
+                    return False
+            return True
+
         def visit_FunctionDef(self, node: libcst.FunctionDef) -> None:
             self._type_parameters(node)
 
@@ -215,6 +239,17 @@ def _lowerings(positions):
             self._type_parameters(node)
 
     return Visitor()
+
+
+_TRIPLE_QUOTES = ("'''", '"""')
+
+
+def _valid_expression(code: str) -> bool:
+    try:
+        ast.parse(f"(\n{code}\n)", mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
 
 
 # -- the target's Python -----------------------------------------------------------------------

@@ -429,6 +429,28 @@ def test_lowering_keeps_line_numbers():
     assert parsed.tree.body[-1].lineno == 13
 
 
+def test_pep701_fstrings_are_lowered_on_the_same_lines():
+    source = (
+        'label = f"{row["name"]}"\n'
+        "\x0c\n"  # a form feed: not a line break for the parsers
+        "width = (f'{d['k']:>{w}}')\n"
+        'nested = f"{f"{x}"}" + f"plain {y}"\n'
+    )
+    parsed = parsing.parse(source, "x.py", target=(3, 12))
+    assert parsed.lowered == ("PEP 701 f-string",)
+    assert parsed.text.split("\n")[0] == "label = f'''{row[\"name\"]}'''"
+    assert parsed.text.split("\n")[2] == "width = (f'''{d['k']:>{w}}''')"
+    assert [node.lineno for node in parsed.tree.body] == [1, 3, 4]
+
+
+def test_what_cannot_be_lowered_is_reported_with_both_reasons():
+    source = 'joined = f"{"\\n".join(parts)}"\n'  # a backslash inside the braces
+    with pytest.raises(parsing.ParseError) as caught:
+        parsing.parse(source, "x.py", target=(3, 12))
+    assert "libcst reads it" in caught.value.reason
+    assert "cannot be lowered" in caught.value.reason
+
+
 def test_neither_parser_reads_it_says_so():
     with pytest.raises(parsing.ParseError) as caught:
         parsing.parse("def f(:\n    pass\n", "x.py", target=(3, 14))
