@@ -83,7 +83,7 @@ def discover(target: Path, config: Config) -> Iterator[tuple[str, Path]]:
     project, is yielded too: `read` reports it as not audited, so nothing is skipped silently."""
     root = config.root
     target = target.absolute()
-    if not target.is_dir():
+    if not os.path.isdir(target):  # os.path: an unreadable parent is no error here
         yield _relative(target, root), target
         return
     found: list[tuple[str, Path]] = []
@@ -98,7 +98,7 @@ def discover(target: Path, config: Config) -> Iterator[tuple[str, Path]]:
             full = directory / name
             if config.is_excluded(rel):
                 continue
-            if full.is_symlink():
+            if os.path.islink(full):
                 if not _inside(os.path.realpath(full), real_root):
                     found.append((rel, full))  # reported by `read`: outside the project
                 continue
