@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..model import Finding, Fix, Location, Severity, fingerprint
+from ..semantic import imports
 
 REQUIRED_HEADINGS = ("## Why is this bad?",)
 
@@ -294,30 +295,10 @@ class FileContext:
         """Local name -> what it is bound to by imports anywhere in the file:
         `import datetime as dt` gives `dt -> datetime`; `from a.b import c as d` gives `d -> a.b.c`."""
         if self._imports is None:
-            table: dict[str, str] = {}
-            package = self.module.rsplit(".", 1)[0] if "." in self.module else ""
-            if self.path.endswith("__init__.py"):
-                package = self.module
-            for node in self.nodes(ast.Import):
-                for alias in node.names:
-                    if alias.asname:
-                        table[alias.asname] = alias.name
-                    else:
-                        head = alias.name.split(".")[0]
-                        table[head] = head
-            for node in self.nodes(ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    parts = package.split(".") if package else []
-                    parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
-                    base = ".".join([*parts, *([node.module] if node.module else [])])
-                for alias in node.names:
-                    if alias.name == "*":
-                        continue
-                    table[alias.asname or alias.name] = (
-                        f"{base}.{alias.name}" if base else alias.name
-                    )
-            self._imports = table
+            package = imports.package_of(self.module, self.path)
+            self._imports = imports.table(
+                [*self.nodes(ast.Import), *self.nodes(ast.ImportFrom)], package
+            )
         return self._imports
 
     def qualified_name(self, expr: ast.AST) -> str | None:

@@ -16,6 +16,7 @@ import libcst.helpers
 
 from ..audit.base import module_name
 from ..model import Finding
+from ..semantic import imports as semantic_imports
 
 EXC_RULES = ("EXC001", "EXC002")
 
@@ -64,28 +65,14 @@ class ModuleNames:
     @classmethod
     def read(cls, tree: ast.Module, path: str) -> ModuleNames:
         module = module_name(path)
-        package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
+        package = semantic_imports.package_of(module, path)
         imports: dict[str, str] = {}
         bound: set[str] = set()
         classes: set[str] = set()
         for stmt in _module_statements(tree.body):
-            if isinstance(stmt, ast.Import):
-                for alias in stmt.names:
-                    local = alias.asname or alias.name.split(".")[0]
-                    imports[local] = alias.name if alias.asname else local
-                    bound.add(local)
-            elif isinstance(stmt, ast.ImportFrom):
-                base = stmt.module or ""
-                if stmt.level:
-                    parts = package.split(".") if package else []
-                    if stmt.level > 1:
-                        parts = parts[: len(parts) - (stmt.level - 1)]
-                    base = ".".join([*parts, *([stmt.module] if stmt.module else [])])
-                for alias in stmt.names:
-                    if alias.name == "*":
-                        continue
-                    local = alias.asname or alias.name
-                    imports[local] = f"{base}.{alias.name}" if base else alias.name
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                for local, target in semantic_imports.bindings(stmt, package):
+                    imports[local] = target
                     bound.add(local)
             elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 bound.add(stmt.name)
@@ -230,15 +217,7 @@ class GuardHit:
     codes: frozenset[str]
 
 
-def _dotted(expr: ast.AST) -> list[str] | None:
-    parts: list[str] = []
-    while isinstance(expr, ast.Attribute):
-        parts.append(expr.attr)
-        expr = expr.value
-    if not isinstance(expr, ast.Name):
-        return None
-    parts.append(expr.id)
-    return parts[::-1]
+_dotted = semantic_imports.dotted
 
 
 class _RuffModel:

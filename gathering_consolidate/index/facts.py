@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..audit.base import FileContext
+from ..semantic import imports as semantic_imports
 
 Value = tuple[Any, ...] | None
 
@@ -246,9 +247,7 @@ _SIMPLE_STATEMENTS = frozenset(
 def import_table(ctx: FileContext) -> dict[str, str]:
     """`FileContext.imports` (local name -> what it is bound to), from the statements only: the
     import statements are found without walking every expression of the file."""
-    package = ctx.module.rsplit(".", 1)[0] if "." in ctx.module else ""
-    if ctx.path.endswith("__init__.py"):
-        package = ctx.module
+    package = semantic_imports.package_of(ctx.module, ctx.path)
     table: dict[str, str] = {}
     stack: list[ast.stmt] = list(reversed(ctx.tree.body))
     imports: list[ast.Import | ast.ImportFrom] = []
@@ -268,26 +267,7 @@ def import_table(ctx: FileContext) -> dict[str, str]:
                         stack.extend(reversed(child.body))
                     else:
                         stack.append(child)
-    for node in imports:  # plain imports first, as FileContext.imports does
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    table[alias.asname] = alias.name
-                else:
-                    head = alias.name.split(".")[0]
-                    table[head] = head
-    for node in imports:
-        if isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".") if package else []
-                parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
-                base = ".".join([*parts, *([node.module] if node.module else [])])
-            for alias in node.names:
-                if alias.name != "*":
-                    table[alias.asname or alias.name] = (
-                        f"{base}.{alias.name}" if base else alias.name
-                    )
+    table.update(semantic_imports.table(imports, package))
     return table
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...config import load_rule_data, path_matches
+from ...semantic import imports
 from ..base import FileContext
 from . import helpers
 
@@ -353,8 +354,7 @@ class _Collector:
         # Local name -> qualified name, from every import in the file (as `FileContext.imports`,
         # built here during the one traversal instead of by a separate walk).
         self.imports: dict[str, str] = {}
-        package = self.module.rpartition(".")[0]
-        self.package = self.module if ctx.path.endswith("__init__.py") else package
+        self.package = imports.package_of(self.module, ctx.path)
         self.scopes: list[_Scope] = []
         self.classes: list[_ClassBuilder] = []
         self.bindings: dict[str, str] = {}  # module-level name -> qualified name
@@ -506,24 +506,8 @@ class _Collector:
                 if case.guard is not None:
                     self.expr(case.guard, scope, guards)
                 self.block(case.body, scope, guards, cls)
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    self.imports[alias.asname] = alias.name
-                else:
-                    head = alias.name.split(".")[0]
-                    self.imports[head] = head
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = self.package.split(".") if self.package else []
-                parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
-                base = ".".join([*parts, *([node.module] if node.module else [])])
-            for alias in node.names:
-                if alias.name != "*":
-                    self.imports[alias.asname or alias.name] = (
-                        f"{base}.{alias.name}" if base else alias.name
-                    )
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            self.imports.update(imports.bindings(node, self.package))
         elif isinstance(node, (ast.Global, ast.Nonlocal, ast.Pass)):
             return
         else:  # Expr, AugAssign, Delete, Assert, Break, Continue, TypeAlias

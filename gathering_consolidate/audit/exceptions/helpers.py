@@ -10,6 +10,7 @@ import ast
 from collections.abc import Iterator, Sequence
 
 from ...model import Applicability, Fix
+from ...semantic import imports
 
 #: The exception classes whose handlers are "broad" (a bare `except:` is broad too).
 BROAD = frozenset({"Exception", "BaseException", "builtins.Exception", "builtins.BaseException"})
@@ -254,14 +255,7 @@ _FAILURE_FLAGS = frozenset({"success", "ok", "succeeded"})
 
 
 def _dotted(node: ast.AST) -> str:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return ""
+    return ".".join(imports.dotted(node) or ())
 
 
 def _is_exit(stmt: ast.stmt) -> bool:
