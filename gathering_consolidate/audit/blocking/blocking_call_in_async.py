@@ -44,7 +44,12 @@ class BlockingCallInAsync(AsyncCheck):
 
     Blocking calls are the `pattern -> suggestion` entries of `rules/blocking.toml` (standard
     ones, and the project's DB service methods), extended with the `blocking-calls` and
-    `db-calls` options. Not reported: calls that are awaited, calls handed to a thread
+    `db-calls` options. With the target's environment (`--python` or `$VIRTUAL_ENV`), a call into
+    an installed library no catalogue names is followed through that library's source, read and
+    never run, to those calls (evidence `source` "library source", `library`: the chain inside
+    it, the distribution and version).
+
+    Not reported: calls that are awaited, calls handed to a thread
     (`asyncio.to_thread(db.execute, ...)`, where `db.execute` is passed, not called), calls in
     lambdas and nested functions (they run later, if at all), and blocking work behind a
     first-access lazy load (ASY005 reports those).
@@ -305,6 +310,13 @@ class BlockingCallInAsync(AsyncCheck):
             )
             if hit.suggestion:
                 message += f"; use {hit.suggestion}"
+            library = analysis.library_evidence(hit.library_call) if hit.library_call else None
+            if library is not None:
+                where = " ".join(p for p in (library["distribution"], library["version"]) if p)
+                message += (
+                    f"; `{library['call']}` blocks inside {where or 'an installed library'}"
+                    " (read from its installed source)"
+                )
             yield hit_finding(
                 self, analysis, project, hit, message, route, chosen, why, suggestion=hit.suggestion
             )

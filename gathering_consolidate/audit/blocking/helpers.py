@@ -9,6 +9,13 @@ Unknown is an answer of its own: a call the index cannot resolve, or that leaves
 a package neither the standard library nor `[known]` in `rules/blocking.toml`, may block.
 `Analysis.unknown_calls(f)` lists them for `f`'s synchronous call tree (bounded), so that no
 check claims "does not block" where it could not tell, and findings say what stayed unknown.
+
+With a target environment (`--python` or `$VIRTUAL_ENV`: `ProjectContext.library`), such a call
+is first looked up in the installed library's source (`libsource.LibrarySource.describe`, read,
+never run): a chain there to a catalogued blocking call makes it block (source "library
+source", the chain and the distribution in the evidence); a library call that reaches nothing
+blocking and nothing unresolved is known not to block; anything else stays unknown. Without an
+environment nothing is looked up.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...config import ConfigError, load_rule_data
 from ...index import Call, Function, Index, ModuleFacts, Route, build_index, collect_module
+from ...libsource import SOURCE
 from ...model import Applicability, Finding, Fix, Location, Severity, fingerprint
 from ..base import Check, FileContext, Option, ProjectCheck, ProjectContext, module_name
 
@@ -208,6 +216,15 @@ class AsyncCheck(ProjectCheck):
     def collect(cls, ctx: FileContext) -> ModuleFacts:
         return collect_module(ctx)
 
+    def cache_inputs(self, project: ProjectContext) -> str:
+        """The installed distributions and versions when a target environment is read: an
+        upgrade in it changes what the library source says."""
+        library = project.library
+        if library is None:
+            return ""
+        installed = sorted({(d.name, d.version) for d in library.distributions.values()})
+        return "libsource:" + ";".join(f"{name}={version}" for name, version in installed)
+
     def analysis(self, facts: Mapping[str, ModuleFacts], project: ProjectContext) -> Analysis:
         return get_analysis(facts, project, self.options)
 
@@ -233,7 +250,9 @@ class Hit:
     suggestion: str
     db: bool
     lazy: bool
-    source: str = "catalogue"  # where the knowledge came from: catalogue, config, project
+    source: str = "catalogue"  # where the knowledge came from: catalogue, config, project,
+    # library source
+    library_call: str | None = None  # the external call the installed library source resolved
 
 
 @dataclass
@@ -241,6 +260,8 @@ class Analysis:
     index: Index
     rules: Rules
     paths: dict[str, str]  # function -> file
+    #: The target environment's installed packages (`libsource.LibrarySource`), or None.
+    library: Any = None
     hits: list[Hit] = field(default_factory=list)
     hits_by_function: dict[str, list[Hit]] = field(default_factory=dict)
     loop_bound: dict[str, tuple[str, ...]] = field(default_factory=dict)  # sync fn -> chain
@@ -248,6 +269,7 @@ class Analysis:
     _lazy: dict[str, tuple[int, str]] = field(default_factory=dict)
     _own_unknown: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _tree_unknown: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _library: dict[str, Any] = field(default_factory=dict)
 
     # -- helpers -------------------------------------------------------------------------------
     def function(self, qualname: str) -> Function:
@@ -294,6 +316,10 @@ class Analysis:
             if nxt.startswith("root:"):
                 root = nxt[5:]
                 chain.append(root)
+                inside = self.library_chain(root)
+                if inside is not None:  # continue through the library's own functions
+                    chain.extend(inside[1:])
+                    root = inside[-1]
                 return tuple(chain), root
             chain.append(nxt)
             current = nxt
@@ -312,6 +338,45 @@ class Analysis:
     def is_db(self, root: str) -> bool:
         pattern = self.rules.blocking_pattern(root)
         return bool(pattern and pattern.db)
+
+    # -- the installed library source ---------------------------------------------------------
+    def library_facts(self, name: str) -> Any:
+        """What the target environment's source says about an external call the catalogue does
+        not settle (`libsource.LibraryFacts`), or None: no environment, a catalogued, standard
+        library or `[known]` name, or a package that is not installed."""
+        if self.library is None or name in self.index.functions or self.rules.is_known(name):
+            return None  # project functions are never looked up (the project may be installed)
+        if name not in self._library:
+            self._library[name] = self.library.describe(name)
+        return self._library[name]
+
+    def library_chain(self, name: str) -> tuple[str, ...] | None:
+        """The shortest chain, from `name` through the installed library's source, to a
+        catalogued blocking call; None when the library source shows none."""
+        facts = self.library_facts(name)
+        if facts is None or not facts.blocking:
+            return None
+        return min(facts.blocking, key=len)
+
+    def library_known(self, name: str) -> bool:
+        """An external call the installed library source settles: it blocks (a chain to a
+        catalogued blocking call) or it reaches nothing blocking and nothing unresolved."""
+        facts = self.library_facts(name)
+        return facts is not None and (bool(facts.blocking) or not facts.unknown)
+
+    def library_evidence(self, name: str) -> dict[str, Any] | None:
+        """The evidence of a blocking chain read from the library source (plain data)."""
+        facts = self.library_facts(name)
+        chain = self.library_chain(name)
+        if facts is None or chain is None:
+            return None
+        return {
+            "call": name,
+            "chain": list(chain),
+            "distribution": facts.distribution,
+            "version": facts.version,
+            "source": facts.source,
+        }
 
     # -- unknown calls ---------------------------------------------------------------------------
     def own_unknown(self, qualname: str) -> list[dict[str, Any]]:
@@ -341,7 +406,7 @@ class Analysis:
             reason = None
             if not targets:
                 resolved = None
-            elif all(t.kind != "ext" or self.rules.is_known(t.name) for t in targets):
+            elif all(t.kind != "ext" or self._ext_known(t.name) for t in targets):
                 partial = _partial_param(index, call.callee)
                 if partial is None:
                     continue
@@ -349,6 +414,7 @@ class Analysis:
                 reason = f"some callers pass `{partial}` something unknown"
             else:
                 resolved = next(t.name for t in targets if t.kind == "ext")
+                reason = self._library_reason(resolved)
             entry = {
                 "call": call.text,
                 "resolved": resolved,
@@ -361,6 +427,19 @@ class Analysis:
             found.append(entry)
         self._own_unknown[qualname] = found
         return found
+
+    def _ext_known(self, name: str) -> bool:
+        return self.rules.is_known(name) or self.library_known(name)
+
+    def _library_reason(self, name: str) -> str | None:
+        """Why the library source left an external call unknown, when it was read."""
+        facts = self.library_facts(name)
+        if facts is None or not facts.unknown:
+            return None
+        where = f"{facts.distribution} {facts.version}" if facts.distribution else "the library"
+        shown = "; ".join(facts.unknown[:3])
+        more = f" and {len(facts.unknown) - 3} more" if len(facts.unknown) > 3 else ""
+        return f"read from the installed {where} source, where {shown}{more} stayed unknown"
 
     def unknown_calls(self, qualname: str) -> list[dict[str, Any]]:
         """The unknown calls of `qualname` and of the synchronous project functions it calls,
@@ -427,9 +506,11 @@ def _reach(
     matcher: Any,
     allow_lazy: bool,
     analysis: Analysis | None,
+    library: Analysis | None = None,
 ) -> dict[str, tuple[int, str]]:
     """Multi-source BFS: for each sync function that reaches a call matching `matcher` through
-    sync calls, (call index, next function or "root:<name>") on a shortest path."""
+    sync calls, (call index, next function or "root:<name>") on a shortest path. With `library`,
+    an external call whose installed source reaches a blocking call is a root too."""
     table: dict[str, tuple[int, str]] = {}
     queue: deque[str] = deque()
     functions = index.functions
@@ -437,7 +518,7 @@ def _reach(
         if function.is_async:
             continue
         for i in range(len(function.calls)):
-            target = _matching_target(index, matcher, qualname, i)
+            target = _matching_target(index, matcher, qualname, i, library)
             if target is None:
                 continue
             call = function.calls[i]
@@ -464,11 +545,20 @@ def _reach(
     return table
 
 
-def _matching_target(index: Index, matcher: Any, qualname: str, i: int) -> Any:
-    """The first target of call `i` that `matcher` matches (a union has several)."""
-    for target in index.all_targets(qualname, i):
+def _matching_target(
+    index: Index, matcher: Any, qualname: str, i: int, library: Analysis | None = None
+) -> Any:
+    """The first target of call `i` that `matcher` matches (a union has several), or, with
+    `library`, an external one whose installed source blocks (project names are never looked
+    up there: the project may be installed in its own environment)."""
+    targets = index.all_targets(qualname, i)
+    for target in targets:
         if matcher.match(target.name) is not None:
             return target
+    if library is not None and library.library is not None:
+        for target in targets:
+            if target.kind == "ext" and library.library_chain(target.name) is not None:
+                return target
     return None
 
 
@@ -482,12 +572,18 @@ class _BlockingMatcher:
         return self.rules.blocking_pattern(name)
 
 
-def analyse(facts: Mapping[str, ModuleFacts], rules: Rules) -> Analysis:
-    index = build_index(facts.values(), rules.returns, rules.known_modules)
-    analysis = Analysis(index=index, rules=rules, paths=dict(index.paths))
+def analyse(facts: Mapping[str, ModuleFacts], rules: Rules, library: Any = None) -> Analysis:
+    """The call-graph analysis; `library` (a `libsource.LibrarySource`) settles external calls
+    the catalogue does not know from the installed source."""
+    opaque = rules.known_modules
+    if library is not None:  # results of installed libraries get a name the source can follow
+        heads = {target.split(".", 1)[0] for m in facts.values() for _, target in m.imports}
+        opaque |= {h for h in heads if h not in sys.stdlib_module_names and library.installed(h)}
+    index = build_index(facts.values(), rules.returns, opaque)
+    analysis = Analysis(index=index, rules=rules, paths=dict(index.paths), library=library)
     blocking = _BlockingMatcher(rules)
-    analysis._strict = _reach(index, blocking, allow_lazy=False, analysis=analysis)
-    analysis._lazy = _reach(index, blocking, allow_lazy=True, analysis=analysis)
+    analysis._strict = _reach(index, blocking, False, analysis, analysis)
+    analysis._lazy = _reach(index, blocking, True, analysis, analysis)
     loop = _reach(index, rules.loop_bound, allow_lazy=True, analysis=None)
     for qualname in loop:
         chain = [qualname]
@@ -523,6 +619,21 @@ def _hit(analysis: Analysis, qualname: str, call: Call, kind: str, name: str) ->
     callee = name if kind == "func" else None
     lazy_edge = analysis.is_lazy(qualname, call, callee)
     pattern = analysis.rules.blocking_pattern(name)
+    if pattern is None and kind == "ext":
+        inside = analysis.library_chain(name)
+        if inside is not None:
+            root_pattern = analysis.rules.blocking_pattern(inside[-1])
+            return Hit(
+                qualname,
+                call,
+                (qualname, *inside),
+                inside[-1],
+                "",  # the catalogue's fix names the library's call, not the project's
+                bool(root_pattern and root_pattern.db),
+                lazy_edge,
+                SOURCE,
+                name,
+            )
     if pattern is not None:
         return Hit(
             qualname,
@@ -543,15 +654,19 @@ def _hit(analysis: Analysis, qualname: str, call: Call, kind: str, name: str) ->
     if lazy_edge and not lazy and name in analysis._lazy:
         chain, root = analysis.chain_from(name, lazy=True)
     root_pattern = analysis.rules.blocking_pattern(root)
+    through = None
+    if analysis.library is not None and root_pattern is not None:
+        through = next((c for c in chain if analysis.library_chain(c) is not None), None)
     return Hit(
         qualname,
         call,
         (qualname, *chain),
         root,
-        root_pattern.suggestion if root_pattern else "",
+        root_pattern.suggestion if root_pattern and through is None else "",
         bool(root_pattern and root_pattern.db),
         lazy or lazy_edge,
-        "project",
+        "project" if through is None else SOURCE,
+        through,
     )
 
 
@@ -559,7 +674,8 @@ def get_analysis(
     facts: Mapping[str, ModuleFacts], project: ProjectContext, options: Mapping[str, Any]
 ) -> Analysis:
     rules = load_rules(options)
-    return project.memoized(f"asy.graph:{rules.key()}", lambda: analyse(facts, rules))
+    library = project.library
+    return project.memoized(f"asy.graph:{rules.key()}", lambda: analyse(facts, rules, library))
 
 
 # -- findings ---------------------------------------------------------------------------------
@@ -635,6 +751,11 @@ def hit_finding(
             else "catalogue",
             "strategy": chosen,
             "strategy_reason": why,
+            **(
+                {"library": analysis.library_evidence(hit.library_call)}
+                if getattr(hit, "library_call", None)
+                else {}
+            ),
             **evidence,
         },
         fix=STRATEGY_FIX.get(chosen),
@@ -686,10 +807,10 @@ def chain_text(chain: Sequence[str]) -> str:
 
 
 def analysis_of_sources(
-    files: Mapping[str, str], options: Mapping[str, Any] | None = None
+    files: Mapping[str, str], options: Mapping[str, Any] | None = None, library: Any = None
 ) -> Analysis:
     """The analysis of in-memory files (path -> text), for codemods; unparsable files are left
-    out (the engine reports them)."""
+    out (the engine reports them). `library`: as for `analyse`."""
     import ast
 
     facts: dict[str, ModuleFacts] = {}
@@ -699,4 +820,4 @@ def analysis_of_sources(
         except (SyntaxError, ValueError):
             continue
         facts[path] = collect_module(FileContext(path, text, tree))
-    return analyse(facts, load_rules(options))
+    return analyse(facts, load_rules(options), library)
