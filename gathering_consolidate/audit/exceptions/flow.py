@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...config import load_rule_data, path_matches
-from ...semantic import imports
+from ...semantic import frameworks, imports
 from ..base import FileContext
 from . import helpers
 
@@ -596,7 +596,7 @@ class _Collector:
         returns = self.annotation(node.returns, inner)
         if returns is not None:
             inner.returns.append(returns)
-        inner.entry = helpers.entry_point(node.decorator_list)
+        inner.entry = frameworks.entry_point(node.decorator_list)
         inner.line = node.lineno
         self.scopes.append(inner)
         self.block(node.body, inner, ())
@@ -683,7 +683,7 @@ class _Collector:
             if isinstance(current, ast.Call):
                 func = current.func
                 site = ("call", self.ref(func, scope), current.lineno, _label(func), guards)
-                spawned = helpers.spawned_call(current)
+                spawned = frameworks.spawned_call(current)
                 if spawned is not None:
                     # `create_task(self._loop())`: the coroutine runs in a task of its own; what
                     # it raises does not come back here. It is an entry point of background work.
@@ -691,7 +691,7 @@ class _Collector:
                     self.spawned.add(id(spawned))
                 hint = "spawned" if id(current) in self.spawned else helpers.sql_kind(current)
                 sites.append((*site, hint) if hint else site)
-                for handed in helpers.handed_callables(current):
+                for handed in frameworks.handed_callables(current):
                     self.entries.append((self.ref(handed, scope), scope))
                 stack.append(func)
                 stack.extend(current.args)
@@ -829,7 +829,7 @@ class _Collector:
             packages,
             handlers,
             entries,
-            any(helpers.is_main_guard(stmt) for stmt in tree.body),
+            any(frameworks.is_main_guard(stmt) for stmt in tree.body),
         )
 
     def handler_facts(
