@@ -12,14 +12,36 @@ from .helpers import (
     env_default,
     imported_name,
     is_nonempty_str,
+    is_placeholder,
     is_secret_name,
     is_test_path,
     looks_like_credential,
+    looks_random,
     normalise,
     secret_strength,
+    words,
 )
 
 _FIELD_FACTORIES = {"Field", "field", "Column"}
+_SECRET_WRAPPERS = {"SecretStr", "SecretBytes"}
+_VERIFYING_WORDS = frozenset(
+    {
+        "secret",
+        "password",
+        "passwd",
+        "pwd",
+        "passphrase",
+        "private",
+        "signing",
+        "encryption",
+        "hmac",
+        "credential",
+        "credentials",
+        "jwt",
+        "session",
+    }
+)
+_NON_PRODUCTION = frozenset({"docs", "doc", "examples", "example"})
 
 
 class HardcodedSecretDefault(FileCheck):
@@ -48,10 +70,18 @@ class HardcodedSecretDefault(FileCheck):
     like a credential (8+ characters, no spaces, not an UPPER_CASE constant name, path or
     template); a configuration default always is.
 
+    Pydantic fields are read through `Field(default=...)`, `Field(default_factory=lambda: ...)`
+    and `SecretStr("...")`.
+
     Not reported: empty defaults (`os.getenv("SECRET_KEY", "")` fails closed), defaults that are
     not literals (`os.getenv("DATABASE_URL", DEFAULT_DATABASE_URL)`), masks (`"********"`), enum
-    members (`apiKey = "apiKey"`), key names (`dict(password="passwd")` maps parameter names),
-    and test code.
+    members (`apiKey = "apiKey"`), key names (`dict(password="passwd")` maps parameter names);
+    in an assignment or argument, placeholders that say they hold nothing (`api_key="EMPTY"`,
+    `token="xoxb-valid"`, `"dummy"`) and keys the app only presents to another service
+    (`api_key`, `token`, not `secret`/`password`/`signing_key`) unless the literal has a
+    machine-made part as real keys do (`"sk-4f9a2c81d7e3"`); test code, and documentation or
+    example scripts (`docs/`, `examples/`) that set a dummy secret to import the app for a
+    one-off run.
     Evidence: `name`, `how` (`default`, `assignment`, `argument`).
 
     ## Known problems
@@ -80,6 +110,26 @@ class HardcodedSecretDefault(FileCheck):
             """,
             path="tests/conftest.py",
         ),
+        Valid(
+            """
+            import os
+
+            JWT_SECRET = "test"
+            os.environ["JWT_SECRET"] = JWT_SECRET
+
+            from app.main import api  # noqa: E402
+            print(api.openapi())
+            """,
+            path="docs/scripts/generate_api_schema.py",
+        ),
+        Valid("""
+            from slack_bolt import App
+
+            def add_local_model(session, org_id):
+                session.add(ModelsConfig(org_id=org_id, provider="Local LLM", api_key="EMPTY"))
+
+            app = App(token="xoxb-valid", token_verification_enabled=False)
+        """),
         Valid("""
             import enum
 
@@ -132,6 +182,16 @@ class HardcodedSecretDefault(FileCheck):
         ),
         Invalid(
             """
+            from pydantic import BaseModel, Field, SecretStr
+
+            class AuthSettings(BaseModel):
+                jwt_secret: SecretStr = Field(default_factory=lambda: SecretStr("dev-jwt-key"))
+            """,
+            line=4,
+            evidence={"name": "jwt_secret", "how": "assignment"},
+        ),
+        Invalid(
+            """
             SERVICE_TOKEN = "svc_4f9a2c81d7e3"
             """,
             evidence={"name": "SERVICE_TOKEN", "how": "assignment"},
@@ -146,7 +206,7 @@ class HardcodedSecretDefault(FileCheck):
     ]
 
     def check(self, ctx: FileContext) -> Iterator[Finding]:
-        if is_test_path(ctx.path):
+        if _non_production(ctx.path):
             return
         reported: set[int] = set()
 
@@ -206,7 +266,24 @@ def _hardcoded(name: str | None, value: ast.AST | None) -> bool:
         return False
     if re.fullmatch(r"\w+", text) and is_secret_name(text):
         return False
+    if is_placeholder(text):
+        return False
+    if _outbound(name or "") and not looks_random(text):
+        return False
     return strength == STRONG or looks_like_credential(text)
+
+
+def _outbound(name: str) -> bool:
+    """A key the app presents to another service (`api_key`, `token`, `access_token`), not one it
+    verifies or signs with (`secret`, `password`, `signing_key`, `hmac`, `credentials`)."""
+    parts = set(words(name))
+    return not parts & _VERIFYING_WORDS and bool(parts & {"key", "apikey", "token"})
+
+
+def _non_production(path: str) -> bool:
+    """Test code, and documentation or example scripts that configure a process for a one-off
+    run (`docs/scripts/generate_schema.py`): they ship in no deployment."""
+    return is_test_path(path) or any(p in _NON_PRODUCTION for p in path.split("/")[:-1])
 
 
 def _in_enum(ctx: FileContext, node: ast.AST) -> bool:
@@ -217,13 +294,23 @@ def _in_enum(ctx: FileContext, node: ast.AST) -> bool:
 
 
 def _field_default(value: ast.AST | None) -> ast.AST | None:
-    """The default of `Field("x")`/`Field(default="x")`, else the value itself."""
+    """The default of `Field("x")`/`Field(default="x")`/`Field(default_factory=lambda: "x")`,
+    unwrapped from `SecretStr("x")`; else the value itself."""
     if isinstance(value, ast.Call):
-        func = value.func
-        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        name = _call_name(value)
         if name in _FIELD_FACTORIES:
             default = next((k.value for k in value.keywords if k.arg == "default"), None)
+            factory = next((k.value for k in value.keywords if k.arg == "default_factory"), None)
+            if default is None and isinstance(factory, ast.Lambda):
+                default = factory.body
             if default is None and value.args:
                 default = value.args[0]
-            return default
+            value = default
+    if isinstance(value, ast.Call) and _call_name(value) in _SECRET_WRAPPERS and value.args:
+        return value.args[0]
     return value
+
+
+def _call_name(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")

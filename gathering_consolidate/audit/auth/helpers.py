@@ -17,9 +17,11 @@ __all__ = [
     "identifier",
     "imported_name",
     "is_nonempty_str",
+    "is_placeholder",
     "is_secret_name",
     "is_test_path",
     "looks_like_credential",
+    "looks_random",
     "mentions_environment",
     "normalise",
     "secret_strength",
@@ -147,6 +149,56 @@ def looks_like_credential(value: str) -> bool:
         return False
     classes = [r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9_\s]"]
     return sum(bool(re.search(c, value)) for c in classes) >= 2
+
+
+#: Words that say a literal holds no secret: `api_key="EMPTY"`, `token="xoxb-placeholder"`.
+_PLACEHOLDER_WORDS = frozenset(
+    {
+        "empty",
+        "none",
+        "null",
+        "nil",
+        "unset",
+        "unused",
+        "dummy",
+        "placeholder",
+        "fake",
+        "mock",
+        "stub",
+        "sample",
+        "example",
+        "valid",
+        "invalid",
+        "notneeded",
+        "na",
+        "xxx",
+        "foo",
+        "bar",
+        "baz",
+    }
+)
+
+
+def is_placeholder(value: str) -> bool:
+    """A literal that says it holds no secret: `"EMPTY"`, `"dummy"`, `"xoxb-valid"` (a
+    vendor prefix and a placeholder word), `"N/A"`; not `"changeme"` or `"dev-secret"`."""
+    pieces = [p for p in re.split(r"[^A-Za-z0-9]+", value.lower()) if p]
+    return bool(pieces) and (
+        pieces[-1] in _PLACEHOLDER_WORDS or "".join(pieces) in _PLACEHOLDER_WORDS
+    )
+
+
+def looks_random(value: str) -> bool:
+    """A literal with a machine-made part, as real keys have: `"sk-4f9a2c81d7e3"`,
+    `"AKIAIOSFODNN7EXAMPLE"`, `"gh_8f2aC1x9"`; not `"xoxb-valid"`, `"sk-test"`, `"local"`."""
+    for piece in re.split(r"[^A-Za-z0-9]+", value):
+        digits = sum(c.isdigit() for c in piece)
+        upper = sum(c.isupper() for c in piece[1:])
+        if len(piece) >= 6 and 0 < digits < len(piece) and (digits > 1 or upper):
+            return True
+        if len(piece) >= 16 or (len(piece) >= 8 and upper and any(c.islower() for c in piece)):
+            return True
+    return False
 
 
 def normalise(name: str) -> str:

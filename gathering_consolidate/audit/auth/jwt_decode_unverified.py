@@ -40,8 +40,12 @@ class JwtDecodeUnverified(FileCheck):
     positional argument), is `None`, or lists `"none"`; or when a literal `options` dict sets
     `verify_signature`, `verify_exp` (or `verify_nbf`, `verify_iat`, `verify_aud`) to False; or
     with PyJWT 1's `verify=False`. Severity is critical when the signature is not checked.
-    Not reported: options passed as a variable or `**kwargs` (unknown), and decoders of other
-    libraries. Evidence: `problems` (a list) and `algorithms` (`pinned`/`missing`/`none`).
+    Not reported: options passed as a variable or `**kwargs` (unknown), decoders of other
+    libraries, and python-jose's `jose.jwt.decode` without `algorithms`: python-jose has no
+    `none` algorithm and refuses to build an HMAC key from a public key or a JWK of another key
+    type, so the header cannot pick a weaker check than the key allows (it still verifies the
+    signature, the expiry and the audience). Evidence: `problems` (a list) and `algorithms`
+    (`pinned`/`missing`/`none`/`key`).
     """
 
     id, name = "AUT003", "jwt-decode-unverified"
@@ -61,6 +65,13 @@ class JwtDecodeUnverified(FileCheck):
 
             def claims(token, public_key, **options):
                 return jwt.decode(token, public_key, [ALGORITHM], **options)
+        """),
+        Valid("""
+            from jose import jwt
+
+            def email(token, secret, jwks_key, audience):
+                claims = jwt.decode(token, jwks_key, audience=audience, options={})
+                return jwt.decode(token, secret)["email"]
         """),
         Valid("""
             class Codec:
@@ -120,10 +131,13 @@ class JwtDecodeUnverified(FileCheck):
 
     def check(self, ctx: FileContext) -> Iterator[Finding]:
         for call in ctx.nodes(ast.Call):
-            if imported_name(ctx, call.func) not in DECODERS:
+            name = imported_name(ctx, call.func)
+            if name not in DECODERS:
                 continue
             problems: list[str] = []
             algorithms = _algorithms(call)
+            if algorithms == "missing" and name.startswith("jose."):
+                algorithms = "key"  # python-jose: the key's type decides (see docstring)
             if algorithms == "missing":
                 problems.append("algorithms not pinned")
             elif algorithms == "none":

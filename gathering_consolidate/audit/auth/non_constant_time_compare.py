@@ -11,6 +11,10 @@ from .helpers import STRONG, WEAK, identifier, is_test_path, secret_strength, wo
 # Integrity values: secret only next to a secret or an HMAC.
 _DIGEST_WORDS = frozenset({"hash", "hashed", "digest", "hexdigest", "mac", "signature", "sig"})
 _EQUALITY_METHODS = frozenset({"__eq__", "__ne__", "__hash__", "__lt__", "__gt__", "__repr__"})
+#: Calls whose arguments are SQL conditions (SQLAlchemy, SQLModel, peewee, Django Q).
+_SQL_BUILDERS = frozenset(
+    {"filter", "where", "having", "filter_by", "join", "outerjoin", "and_", "or_", "not_", "Q"}
+)
 _CONFIRMATION = re.compile(r"confirm|repeat|retype|again|verification|password2", re.IGNORECASE)
 
 
@@ -65,6 +69,14 @@ class NonConstantTimeCompare(FileCheck):
             """,
             path="tests/test_login.py",
         ),
+        Valid("""
+            from sqlalchemy import or_
+
+            def validate_api_key(db, api_key):
+                return db.query(ApiKey).filter(
+                    ApiKey.key == api_key, or_(ApiKey.revoked == False, ApiKey.revoked == None)
+                ).first()
+        """),
         Valid("""
             def changed(old, new):
                 return old.content_hash != new.content_hash
@@ -128,6 +140,8 @@ class NonConstantTimeCompare(FileCheck):
         for node in ctx.nodes(ast.Compare):
             if ctx.symbol_for(node).rsplit(".", 1)[-1] in _EQUALITY_METHODS:
                 continue
+            if _sql_expression(ctx, node):
+                continue
             left = node.left
             for op, right in zip(node.ops, node.comparators, strict=True):
                 if isinstance(op, (ast.Eq, ast.NotEq)) and _is_secret_compare(
@@ -144,6 +158,20 @@ class NonConstantTimeCompare(FileCheck):
                     )
                     break
                 left = right
+
+
+def _sql_expression(ctx: FileContext, compare: ast.Compare) -> bool:
+    """`query.filter(ApiKey.key == api_key)` builds a SQL condition (an argument of `.filter()`,
+    `.where()`, `and_()`, ...): the database looks the key up, Python compares nothing."""
+    parent = ctx.parents.get(compare)
+    while isinstance(parent, (ast.BoolOp, ast.UnaryOp, ast.Call, ast.keyword)):
+        if isinstance(parent, ast.Call):
+            func = parent.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in _SQL_BUILDERS:
+                return True
+        parent = ctx.parents.get(parent)
+    return False
 
 
 def _literal(node: ast.AST) -> bool:

@@ -151,7 +151,8 @@ def _owner_names(ctx: FileContext, node: ast.AST) -> list[str]:
                     names.append(base.id)
     scope = ctx.symbol_for(node).split(".")
     names.append(scope[-1])
-    if len(scope) > 1:
+    classes = {c.name for c in ctx.nodes(ast.ClassDef)}
+    if len(scope) > 1 and scope[-2] in classes:  # the enclosing class, not the module's name
         names.append(scope[-2])
     return [n for n in names if n]
 
@@ -416,7 +417,9 @@ class UnstableIdFormat(ProjectCheck):
     under an id key: a `"id"`/`"user_id"` dict entry, an `id=`/`user_id=` keyword, or an
     assignment to `id`, `user_id`, `obj.id`, `obj["id"]`. Its entity comes from the key
     (`user_id` -> user) or, for a bare `id`, from the names around it (the variable, container or
-    class it is stored in, the enclosing function: `create_user` -> user).
+    class it is stored in, the enclosing function and class: `create_user` -> user; not the
+    module's name). A key that names the format (`uuid=uuid4()`, `event_uuid`) is a uuid column
+    by definition and is not reported.
 
     The persistence layer's formats come from `CREATE TABLE` statements (in `*.sql` files of the
     project tree and in Python strings), SQLAlchemy models (`__tablename__` with `Integer`/`UUID`
@@ -463,6 +466,27 @@ class UnstableIdFormat(ProjectCheck):
                 request_id = request.headers.get("x-request-id") or secrets.token_hex(8)
                 return request_id
         """),
+        Valid(
+            """
+            from uuid import uuid4
+
+            def log_incident_event(db, description):
+                uuid = uuid4()
+                db.add(EventCreate(uuid=uuid, description=description))
+
+            def log_case_event(db, description):
+                id = str(uuid4())
+                return {"id": id, "description": description}
+            """,
+            path="app/event/service.py",
+            files={
+                "app/schema.py": '''
+                    SCHEMA = """
+                    CREATE TABLE service (id INTEGER PRIMARY KEY);
+                    """
+                ''',
+            },
+        ),
     ]
     INVALID = [
         Invalid(
@@ -575,6 +599,8 @@ class UnstableIdFormat(ProjectCheck):
             if stored is None:
                 continue
             key, hint = stored
+            if generated in {"uuid", "uuid string"} and words(key)[-1:] == ["uuid"]:
+                continue  # `uuid=uuid4()`: the key names the format it stores
             entities = [hint] if hint else [entity_of(n) for n in _owner_names(ctx, top)]
             entities = list(dict.fromkeys(e for e in entities if e))
             generated = _generated(ctx, top) or generated
