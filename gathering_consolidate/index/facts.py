@@ -36,16 +36,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..audit.base import FileContext
+from ..semantic import frameworks
 from ..semantic import imports as semantic_imports
 
 Value = tuple[Any, ...] | None
 
-#: Decorator methods on `APIRouter` / `FastAPI` objects that register a route.
-ROUTE_METHODS = frozenset(
-    {"get", "post", "put", "patch", "delete", "head", "options", "trace", "api_route", "websocket"}
-)
-#: `router.add_api_route(path, endpoint)` style registrations.
-ROUTE_ADDERS = frozenset({"add_api_route", "add_api_websocket_route", "add_websocket_route"})
+#: Decorator methods on `APIRouter` / `FastAPI` objects that register a route, and
+#: `router.add_api_route(path, endpoint)` style registrations (semantic/frameworks.py).
+ROUTE_METHODS = frozenset(frameworks.ROUTE_METHODS)
+ROUTE_ADDERS = frameworks.ROUTE_ADDERS
 _DEPENDS = frozenset({"fastapi.Depends", "fastapi.params.Depends", "fastapi.Security"})
 _CACHE_DECORATORS = frozenset(
     {"functools.cache", "functools.lru_cache", "functools.cached_property", "cached_property"}
@@ -1009,24 +1008,10 @@ class _Collector:
         return None
 
     def route(self, decorator: ast.Call, method: str, scope: _Scope | None) -> RouteDecorator:
-        path: str | None = None
-        if decorator.args and isinstance(decorator.args[0], ast.Constant):
-            path = decorator.args[0].value if isinstance(decorator.args[0].value, str) else None
-        methods: tuple[str, ...] = ()
-        for keyword in decorator.keywords:
-            if keyword.arg == "path" and isinstance(keyword.value, ast.Constant):
-                path = keyword.value.value if isinstance(keyword.value.value, str) else None
-            if keyword.arg == "methods" and isinstance(
-                keyword.value, (ast.List, ast.Tuple, ast.Set)
-            ):
-                methods = tuple(
-                    str(e.value).upper()
-                    for e in keyword.value.elts
-                    if isinstance(e, ast.Constant) and isinstance(e.value, str)
-                )
-        assert isinstance(decorator.func, ast.Attribute)
-        receiver = self.value(decorator.func.value, scope)
-        return RouteDecorator(receiver, method, path, methods, decorator.lineno)
+        spec = frameworks.route_decorator(decorator)
+        assert spec is not None
+        receiver = self.value(spec.receiver, scope)
+        return RouteDecorator(receiver, method, spec.path, spec.methods, decorator.lineno)
 
 
 # -- small helpers -------------------------------------------------------------------------------

@@ -34,12 +34,20 @@ ROUTE_ADDERS = frozenset({"add_api_route", "add_api_websocket_route", "add_webso
 
 
 @dataclass(frozen=True)
-class RouteDecorator:
-    """`@receiver.get("/path")`: the receiver expression, the HTTP method(s), the path."""
+class RouteSpec:
+    """`@receiver.get("/path")` as written: the receiver expression, the decorator's method
+    name (`get`, `api_route`), the path when it is a constant string, and the `methods=` of an
+    `api_route` (upper-case)."""
 
     receiver: ast.expr
-    method: str
-    path: str
+    attr: str
+    path: str | None
+    methods: tuple[str, ...] = ()
+
+    @property
+    def method(self) -> str:
+        """The HTTP method(s): `GET`, or `GET,POST` for an `api_route` (`GET` by default)."""
+        return ROUTE_METHODS[self.attr] or ",".join(self.methods) or "GET"
 
 
 def _string(node: ast.AST | None) -> str | None:
@@ -50,27 +58,22 @@ def _keyword(call: ast.Call, name: str) -> ast.expr | None:
     return next((k.value for k in call.keywords if k.arg == name), None)
 
 
-def route_decorator(decorator: ast.expr) -> RouteDecorator | None:
-    """A route registration (`@router.post("/x")`, `@app.api_route("/y", methods=["GET"])`)
-    whose path is a constant string; None for anything else."""
+def route_decorator(decorator: ast.expr) -> RouteSpec | None:
+    """A route registration (`@router.post("/x")`, `@app.api_route("/y", methods=["GET"])`);
+    None for anything else. Whether the receiver is a router is the caller's to resolve."""
     if not isinstance(decorator, ast.Call) or not isinstance(decorator.func, ast.Attribute):
         return None
     attr = decorator.func.attr
     if attr not in ROUTE_METHODS:
         return None
     path = _string(decorator.args[0] if decorator.args else _keyword(decorator, "path"))
-    if path is None:
-        return None
-    method = ROUTE_METHODS[attr]
-    if not method:
-        methods = _keyword(decorator, "methods")
-        names = (
-            [_string(e) for e in methods.elts]
-            if isinstance(methods, (ast.List, ast.Tuple, ast.Set))
-            else []
-        )
-        method = ",".join(n.upper() for n in names if n) or "GET"
-    return RouteDecorator(decorator.func.value, method, path)
+    given = _keyword(decorator, "methods")
+    methods = (
+        tuple(n.upper() for n in (_string(e) for e in given.elts) if n)
+        if isinstance(given, (ast.List, ast.Tuple, ast.Set))
+        else ()
+    )
+    return RouteSpec(decorator.func.value, attr, path, methods)
 
 
 #: Decorators that hand a function to a scheduler or task queue (`@celery.task`,
@@ -111,7 +114,7 @@ def entry_point(decorators: Sequence[ast.expr]) -> str | None:
     click/typer command; None otherwise."""
     for decorator in decorators:
         route = route_decorator(decorator)
-        if route is not None and (route.path.startswith("/") or route.path == ""):
+        if route is not None and route.path is not None and route.path[:1] in ("/", ""):
             return f"route {route.method} {route.path}"
         target = decorator.func if isinstance(decorator, ast.Call) else decorator
         name = ".".join(dotted(target) or ())
