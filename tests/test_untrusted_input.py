@@ -586,6 +586,39 @@ def test_a_second_ctrl_c_still_stops_every_worker(big_tree):
     assert [w for w in workers if _alive(w)] == []
 
 
+def test_cache_is_valid_after_an_interrupted_run(big_tree, tmp_path):
+    """An audit interrupted with the cache on writes no cache entry half-way: the next run is
+    complete and the one after it is served from the cache."""
+    import json
+
+    env = {**os.environ, "GATHERING_CONSOLIDATE_CACHE_DIR": str(tmp_path / "cache")}
+    process = subprocess.Popen(
+        [*CLI, "audit", str(big_tree), "-j", "2", "--select", "DTZ", "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=REPO,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(_children(process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    runs = []
+    for _ in range(2):
+        run = _cli("audit", str(big_tree), "-j", "2", "--select", "DTZ", "-f", "json", env=env)
+        assert run.returncode == 1, run.stderr
+        runs.append(json.loads(run.stdout))
+    first, second = runs
+    assert first["errors"] == [] and first["summary"]["findings"] == 2000
+    assert second["findings"] == first["findings"]
+
+
 def test_parallel_audit_matches_serial(big_tree):
     serial = audit(big_tree, cache=False, jobs=1, select=["DTZ"])
     parallel = audit(big_tree, cache=False, jobs=2, select=["DTZ"])
