@@ -9,11 +9,21 @@ from __future__ import annotations
 from ...model import AuditResult, Finding, SuppressionKind
 from .fake_completion import FakeCompletion
 from .log_only_action import LogOnlyAction
+from .placeholder_result import PlaceholderResult
+from .stubbed_branch import StubbedBranch
 from .unimplemented_route import UnimplementedRoute
 
-CHECKS = (FakeCompletion, LogOnlyAction, UnimplementedRoute)
+CHECKS = (FakeCompletion, LogOnlyAction, UnimplementedRoute, PlaceholderResult, StubbedBranch)
 
-__all__ = ["CHECKS", "FakeCompletion", "LogOnlyAction", "UnimplementedRoute", "stub_symbols"]
+__all__ = [
+    "CHECKS",
+    "FakeCompletion",
+    "LogOnlyAction",
+    "PlaceholderResult",
+    "StubbedBranch",
+    "UnimplementedRoute",
+    "stub_symbols",
+]
 
 
 def stub_symbols(result: AuditResult) -> dict[str, list[Finding]]:

@@ -8,6 +8,7 @@ from ..astutil import FUNCTION_DEFS, is_test_path, own_nodes
 from ..base import FileContext, Invalid, Valid
 from .helpers import (
     StubCheck,
+    in_test_double,
     is_abstract,
     is_sleep_call,
     markers,
@@ -28,7 +29,8 @@ class FakeCompletion(StubCheck):
 
     Reported at the `def` line, when the function both writes a terminal status (`"completed"`,
     `"success"`, `"done"`, `"finished"`, `"sent"`, ..., as a literal, an enum member such as
-    `RunStatus.COMPLETED`, a `status=` keyword, a `{"status": ...}` entry, an SQL
+    `RunStatus.COMPLETED`, a `status=` keyword, a `success=True` keyword (`Response(success=True,
+    message="triggered")`), a `{"status": ...}` entry, an SQL
     `SET status = 'completed'`, a `mark_completed()` call, `return True`) and carries a marker:
 
     - a strong one anywhere in its own comments, docstring or log messages: "simulated",
@@ -42,8 +44,9 @@ class FakeCompletion(StubCheck):
     retries" after the real call), `return True` from a predicate (`is_*`, `has_*`, `compare_*`,
     `matches_*`, ...: it answers a question, it claims no work) or from a function that does work
     and is not named for an action (`_check_close`, `set_ok_domain`), abstract methods, test code
-    (fakes are on purpose there), markers of nested functions, and tool comments (`# noqa`,
-    `# consolidate: ...`).
+    and test doubles wherever they live (methods of `Mock*`, `Fake*`, `Dummy*`, `Stub*`, `Test*`
+    classes: fakes are on purpose there), markers of nested functions, and tool comments
+    (`# noqa`, `# consolidate: ...`).
     Evidence: `marker`, `status`, and `route`, the nearest route whose handler reaches the
     function through the call graph (None if no route does).
 
@@ -84,6 +87,12 @@ class FakeCompletion(StubCheck):
             """,
             path="tests/helpers.py",
         ),
+        Valid("""
+            class MockTool:
+                def execute(self, job):
+                    # mock: pretend the tool ran
+                    return {"status": "completed"}
+        """),
         Valid("""
             def sync_accounts(client):
                 # TODO: implement paging
@@ -154,6 +163,21 @@ class FakeCompletion(StubCheck):
         ),
         Invalid(
             """
+            from pydantic import BaseModel
+
+            class TriggerResponse(BaseModel):
+                success: bool
+                message: str
+
+            def trigger_sync(source_id):
+                # TODO: call the sync worker; for now just acknowledge
+                return TriggerResponse(success=True, message="triggered")
+            """,
+            line=7,
+            evidence={"status": "success", "written": "success=True"},
+        ),
+        Invalid(
+            """
             import time
             def send_report(report):
                 time.sleep(1)
@@ -198,7 +222,7 @@ class FakeCompletion(StubCheck):
             return
         for func in ctx.nodes(*FUNCTION_DEFS):
             writes = status_writes(ctx, func)
-            if not writes or is_abstract(ctx, func):
+            if not writes or is_abstract(ctx, func) or in_test_double(ctx, func):
                 continue
             idle = not work_calls(ctx, func)
             if not idle and not promises_action(func.name):

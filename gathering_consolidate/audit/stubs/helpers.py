@@ -152,6 +152,21 @@ def is_abstract(ctx: FileContext, func: ast.AST) -> bool:
     return False
 
 
+#: Class-name prefixes of test doubles (`MockTool`, `FakeRunner`, `DummyClient`, `StubMailer`,
+#: `TestTicketPlugin`): canned results are their purpose, wherever the file lives.
+_TEST_DOUBLE = re.compile(r"^_*(?:Mock|Fake|Dummy|Stub|Test)(?:[A-Z0-9_]|$)")
+
+
+def in_test_double(ctx: FileContext, func: ast.AST) -> bool:
+    """`func` is a method of a class named as a test double (or nested in one)."""
+    node = ctx.parents.get(func)
+    while node is not None:
+        if isinstance(node, ast.ClassDef) and _TEST_DOUBLE.match(node.name):
+            return True
+        node = ctx.parents.get(node)
+    return False
+
+
 def is_unimplemented_body(func: ast.AST) -> str | None:
     """`"pass"`, `"..."` or `"raise NotImplementedError"` when that (after an optional docstring)
     is the whole body; None otherwise."""
@@ -273,6 +288,18 @@ def markers(ctx: FileContext, func: ast.AST) -> list[Marker]:
             if marker and marker.strong:
                 found.append(marker)
     return found
+
+
+def markers_between(ctx: FileContext, first: int, last: int) -> list[Marker]:
+    """Stub markers in the comments on lines `first..last` (a comment block read as one)."""
+    comments = _comments(ctx)
+    block = [
+        comments[n].lstrip("#").strip()
+        for n in range(first, last + 1)
+        if n in comments and not _TOOL_COMMENT.match(comments[n])
+    ]
+    marker = _marker(" ".join(block), first) if block else None
+    return [marker] if marker else []
 
 
 @dataclass(frozen=True)
@@ -604,6 +631,13 @@ def _target_name(target: ast.AST) -> str | None:
     return None
 
 
+_SUCCESS_KEYS = frozenset({"success", "ok", "succeeded"})
+
+
+def _is_true(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is True
+
+
 @dataclass(frozen=True)
 class StatusWrite:
     status: str
@@ -624,6 +658,9 @@ def status_writes(ctx: FileContext, func: ast.AST) -> list[StatusWrite]:
             value = terminal_value(node.value)
             if value and _status_key(node.arg):
                 found.append(StatusWrite(value, node.value.lineno, "keyword"))
+            elif node.arg in _SUCCESS_KEYS and _is_true(node.value):
+                # `Response(success=True, message="triggered")`
+                found.append(StatusWrite("success", node.value.lineno, f"{node.arg}=True"))
         elif isinstance(node, ast.Dict):
             for key, item in zip(node.keys, node.values, strict=True):
                 value = terminal_value(item)
@@ -654,9 +691,7 @@ def status_writes(ctx: FileContext, func: ast.AST) -> list[StatusWrite]:
                 found.append(StatusWrite(terminal_value(value) or "", node.lineno, "return"))
             elif isinstance(value, ast.Dict):
                 for key, item in zip(value.keys, value.values, strict=True):
-                    if _string(key) in {"success", "ok", "succeeded"} and (
-                        isinstance(item, ast.Constant) and item.value is True
-                    ):
+                    if _string(key) in _SUCCESS_KEYS and _is_true(item):
                         found.append(StatusWrite("success", node.lineno, "return"))
     found.sort(key=lambda w: w.line)
     return found
@@ -666,7 +701,7 @@ def is_bookkeeping_call(ctx: FileContext, call: ast.Call) -> bool:
     """A call that only records a status (`update_run(id, status="completed")`, an SQL statement
     that writes a `status` column): not the work itself."""
     for keyword in call.keywords:
-        if _status_key(keyword.arg):
+        if _status_key(keyword.arg) or (keyword.arg in _SUCCESS_KEYS and _is_true(keyword.value)):
             return True
     for arg in call.args:
         text = _literal_text(arg) or _concat_text(arg)

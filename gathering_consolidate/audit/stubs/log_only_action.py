@@ -9,6 +9,7 @@ from ..base import FileContext, Invalid, Valid
 from .helpers import (
     StubCheck,
     body_without_docstring,
+    in_test_double,
     is_abstract,
     is_emit_call,
     is_inert_call,
@@ -17,8 +18,22 @@ from .helpers import (
     promises_action,
 )
 
-#: Class names of deliberate no-op objects and interfaces.
-_NULL_OBJECT_PREFIXES = ("Base", "Abstract", "Null", "Noop", "NoOp", "Dummy", "Fake", "Mock")
+#: Class names of deliberate no-op objects and interfaces (test doubles: `in_test_double`).
+_NULL_OBJECT_PREFIXES = ("Base", "Abstract", "Null", "Noop", "NoOp")
+#: Methods that register a subscriber for an event (`bus.subscribe("run", self._run)`).
+_SUBSCRIBE_METHODS = frozenset(
+    {
+        "subscribe",
+        "on",
+        "add_listener",
+        "add_event_listener",
+        "add_handler",
+        "register_handler",
+        "listen",
+        "connect",
+        "add_subscriber",
+    }
+)
 
 
 class LogOnlyAction(StubCheck):
@@ -39,13 +54,16 @@ class LogOnlyAction(StubCheck):
 
     Not reported: bodies that always raise (`raise NotImplementedError`, an HTTP 501: honest, and
     STB003 covers routes), abstract and protocol methods, methods of base/null-object classes
-    (`Base*`, `Abstract*`, `Null*`, `Noop*`, `Dummy*`, `Fake*`, `Mock*`, ABCs), test code, and any
-    function that calls something else (a service, a repository, `create_task`).
+    (`Base*`, `Abstract*`, `Null*`, `Noop*`, ABCs) and of test doubles (`Mock*`, `Fake*`,
+    `Dummy*`, `Stub*`, `Test*`), test code, any function that calls something else (a service, a
+    repository, `create_task`) or assigns into an object (`directives[:] = []`, `job.state = x`:
+    that is its effect), and a method that emits an event its own class subscribes a handler to
+    (`self.bus.subscribe("export", self._export)`: the subscriber does the work).
     Evidence: `action` (the name), `only` (`log`, `emit`), `route`.
 
     ## Known problems
-    A function that publishes an event that a subscriber turns into the real work is reported:
-    the check cannot see that subscription. Suppress it with the subscriber named as the reason.
+    A function that publishes an event that a subscriber elsewhere (another class or module) turns
+    into the real work is reported: suppress it with the subscriber named as the reason.
     """
 
     id, name = "STB002", "log-only-action"
@@ -88,6 +106,31 @@ class LogOnlyAction(StubCheck):
             def get_run_status(run_id):
                 logger.debug("status of %s", run_id)
                 return {"run_id": run_id}
+        """),
+        Valid("""
+            import logging
+            log = logging.getLogger(__name__)
+
+            def process_revision_directives(context, revision, directives):
+                if directives[0].upgrade_ops.is_empty():
+                    directives[:] = []
+                    log.info("No changes found skipping revision creation.")
+        """),
+        Valid("""
+            class Exporter:
+                def __init__(self, bus):
+                    self.bus = bus
+                    self.bus.subscribe("export.requested", self._export)
+
+                def export(self, report_id):
+                    self.bus.emit("export.requested", report_id)
+
+                def _export(self, report_id):
+                    write_report(report_id)
+
+            class MockMailer:
+                def send(self, message):
+                    print("sent", message)
         """),
         Valid(
             """
@@ -173,6 +216,8 @@ class LogOnlyAction(StubCheck):
 
 def _in_null_object(ctx: FileContext, func: ast.AST) -> bool:
     parent = ctx.parents.get(func)
+    if in_test_double(ctx, func):
+        return True
     if not isinstance(parent, ast.ClassDef):
         return False
     if parent.name.startswith(_NULL_OBJECT_PREFIXES):
@@ -193,6 +238,8 @@ def _only_logs_or_emits(ctx: FileContext, func: ast.AST) -> list[str]:
             return []
         if isinstance(node, ast.Raise) and not _is_http_error(ctx, node):
             return []
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and _mutates(node):
+            return []  # `directives[:] = []`, `job.state = ...`: the assignment is the work
     only: set[str] = set()
     for node in own_nodes(func, ctx):
         if not isinstance(node, ast.Call):
@@ -203,7 +250,50 @@ def _only_logs_or_emits(ctx: FileContext, func: ast.AST) -> list[str]:
             only.add("emit")
         elif not (is_inert_call(ctx, node) or is_read_call(ctx, node)):
             return []
+    if only == {"emit"} and _subscribed_in_class(ctx, func):
+        return []
     return sorted(only)
+
+
+def _mutates(node: ast.Assign | ast.AnnAssign) -> bool:
+    """An assignment into an object (`x[...] = `, `x.attr = `) rather than to a local name."""
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    pending = list(targets)
+    while pending:
+        target = pending.pop()
+        if isinstance(target, (ast.Tuple, ast.List)):
+            pending.extend(target.elts)
+        elif isinstance(target, (ast.Subscript, ast.Attribute)):
+            return True
+    return False
+
+
+def _event_names(call: ast.Call) -> set[str]:
+    first = call.args[0] if call.args else None
+    if isinstance(first, ast.Constant) and isinstance(first.value, str):
+        return {first.value}
+    return {ast.unparse(first)} if first is not None else set()
+
+
+def _subscribed_in_class(ctx: FileContext, func: ast.AST) -> bool:
+    """The class of `func` registers a subscriber for an event `func` emits: the subscriber does
+    the work (an event-driven design, not a log-only stub)."""
+    owner = ctx.parents.get(func)
+    if not isinstance(owner, ast.ClassDef):
+        return False
+    emitted: set[str] = set()
+    for node in own_nodes(func, ctx):
+        if isinstance(node, ast.Call) and is_emit_call(node):
+            emitted |= _event_names(node)
+    for node in ast.walk(owner):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _SUBSCRIBE_METHODS
+            and _event_names(node) & emitted
+        ):
+            return True
+    return False
 
 
 def _is_http_error(ctx: FileContext, node: ast.Raise) -> bool:
