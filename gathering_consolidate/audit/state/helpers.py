@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ...model import Finding, Location, Severity, fingerprint
@@ -114,6 +114,9 @@ class StateFacts:
     uses: list[Use] = field(default_factory=list)
     # Classes with a process-wide instance (module-level, global singleton, lru_cache getter).
     singletons: list[str] = field(default_factory=list)
+    # Functions registered for SQLAlchemy configuration events ("*.name" when only the
+    # attribute name is known: `event.listen(mapper, "instrument_class", manager.process)`).
+    configuration_hooks: list[str] = field(default_factory=list)
 
 
 def _class_qual(ctx: FileContext, node: ast.AST) -> str | None:
@@ -336,6 +339,8 @@ def _function_uses(ctx: FileContext, func: ast.AST, decorators: set[str], found:
             if method in GROW_METHODS:
                 value = node.args[-1] if node.args else None
                 kind = _value_kind(ctx, value, scope)
+                if not kind and not nested and _fixed_keys(method, node):
+                    kind = "fixed-key"
                 use(receiver, "grow", f".{method}()", node, kind)
             elif method in REMOVE_METHODS and not nested:
                 use(receiver, "remove", f".{method}()", node)
@@ -351,6 +356,31 @@ def _function_uses(ctx: FileContext, func: ast.AST, decorators: set[str], found:
                 if isinstance(target, ast.Subscript):
                     op = "truncate" if isinstance(target.slice, ast.Slice) else "remove"
                     use(target.value, op, "del [...]", node)
+
+
+def _fixed(key: ast.AST) -> bool:
+    """A key chosen by the code: a literal, or a constant (`MAX_RETRIES`, `Kind.RUN`)."""
+    if isinstance(key, ast.Constant):
+        return True
+    if isinstance(key, ast.Tuple):
+        return all(_fixed(e) for e in key.elts)
+    if isinstance(key, ast.Attribute):
+        return key.attr.isupper()
+    return isinstance(key, ast.Name) and key.id.isupper()
+
+
+def _fixed_keys(method: str, call: ast.Call) -> bool:
+    """`.setdefault("runs", 0)`, `.update(runs=1)`, `.update({"runs": 1})`: keys set by code."""
+    if method == "setdefault":
+        return bool(call.args) and _fixed(call.args[0])
+    if method == "update":
+        mapping = call.args[0] if len(call.args) == 1 else None
+        if mapping is None:
+            return bool(call.keywords) and all(k.arg for k in call.keywords)
+        return isinstance(mapping, ast.Dict) and all(
+            k is not None and _fixed(k) for k in mapping.keys
+        )
+    return False
 
 
 def _names(node: ast.AST) -> set[str]:
@@ -369,7 +399,8 @@ def _assignment(ctx: FileContext, node: ast.AST, target: ast.AST, use: Any, scop
         if isinstance(target.slice, ast.Slice):
             use(target.value, "truncate", "[a:b] = ...", node)
         else:
-            use(target.value, "grow", "[key] = value", node, _value_kind(ctx, value, scope))
+            kind = _value_kind(ctx, value, scope) or ("fixed-key" if _fixed(target.slice) else "")
+            use(target.value, "grow", "[key] = value", node, kind)
         return
     if isinstance(target, (ast.Tuple, ast.List)):
         for element in target.elts:
@@ -424,10 +455,66 @@ def _singletons(ctx: FileContext) -> list[str]:
     return found
 
 
+#: SQLAlchemy events that fire while mappers, tables and schemas are configured or created: once
+#: per mapped class or table, never per request.
+CONFIGURATION_EVENTS = frozenset(
+    {
+        "instrument_class",
+        "class_instrument",
+        "attribute_instrument",
+        "mapper_configured",
+        "before_mapper_configured",
+        "before_configured",
+        "after_configured",
+        "before_create",
+        "after_create",
+        "before_drop",
+        "after_drop",
+        "before_parent_attach",
+        "after_parent_attach",
+        "column_reflect",
+    }
+)
+_LISTEN = {"sqlalchemy.event.listen", "sqlalchemy.event.api.listen"}
+_LISTENS_FOR = {"sqlalchemy.event.listens_for", "sqlalchemy.event.api.listens_for"}
+
+
+def _configuration_hooks(ctx: FileContext) -> list[str]:
+    """Functions registered here for a SQLAlchemy configuration event."""
+
+    def event_of(call: ast.Call) -> str | None:
+        name = call.args[1] if len(call.args) > 1 else None
+        text = name.value if isinstance(name, ast.Constant) else None
+        return text if text in CONFIGURATION_EVENTS else None
+
+    found: list[str] = []
+    for call in ctx.nodes(ast.Call):
+        if (ctx.qualified_name(call.func) or "") in _LISTEN and event_of(call):
+            fn = call.args[2] if len(call.args) > 2 else None
+            if isinstance(fn, ast.Name):
+                found.append(ctx.imports.get(fn.id) or f"{ctx.module}.{fn.id}")
+            elif isinstance(fn, ast.Attribute):
+                found.append(f"*.{fn.attr}")
+    for func in ctx.nodes(*FUNCTION_DEFS):
+        for decorator in func.decorator_list:
+            if (
+                isinstance(decorator, ast.Call)
+                and (ctx.qualified_name(decorator.func) or "") in _LISTENS_FOR
+                and event_of(decorator)
+            ):
+                found.append(ctx.symbol_for(func))
+    return found
+
+
 def collect(ctx: FileContext) -> StateFacts:
     if is_test_path(ctx.path):  # test scaffolding: its containers and patches are not app state
         return StateFacts()
-    return ctx.memo("mem.facts", lambda: StateFacts(_containers(ctx), _uses(ctx), _singletons(ctx)))
+    return ctx.memo(
+        "mem.facts",
+        lambda: StateFacts(
+            _containers(ctx), _uses(ctx), _singletons(ctx), _configuration_hooks(ctx)
+        ),
+    )
 
 
 # -- the analysis across files -------------------------------------------------------------------
@@ -457,8 +544,17 @@ class Analysis:
             elif use.op == "truncate":
                 reasons.append(f"truncated in {use.function}")
         grows = self.grows
+        name_stems = set(_stems(self.container.name))
         if grows and all(u.value == "callable" for u in grows):
             reasons.append("holds registered callables (bounded by the code)")
+        elif grows and name_stems & SUBSCRIBER_WORDS:
+            reasons.append("a subscriber list (bounded by the code that registers)")
+        elif grows and all(u.value in {"callable", "fixed-key"} for u in grows):
+            reasons.append("keys fixed by the code (a catalogue or counters)")
+        elif grows and all(u.value == "configuration" for u in grows):
+            reasons.append("filled by schema configuration events (bounded by the models)")
+        if name_stems & CONNECTION_WORDS and any(u.op in {"remove", "release"} for u in self.uses):
+            reasons.append("live connections, removed when they close")
         released = {u.function for u in self.uses if u.op == "release"}
         if grows and all(u.function in released for u in grows):
             reasons.append("entries released in `finally` by the function that adds them")
@@ -470,9 +566,13 @@ def analyses(facts: Mapping[str, StateFacts], memo: dict[str, Any]) -> list[Anal
     if "mem.analyses" in memo:
         return memo["mem.analyses"]
     singletons = {s for fact in facts.values() for s in fact.singletons}
+    hooks = {h for fact in facts.values() for h in fact.configuration_hooks}
     uses: dict[str, list[Use]] = {}
     for fact in facts.values():
         for use in fact.uses:
+            last = use.function.rsplit(".", 1)[-1]
+            if not use.value and (use.function in hooks or f"*.{last}" in hooks):
+                use = replace(use, value="configuration")
             uses.setdefault(use.key, []).append(use)
     found: list[Analysis] = []
     for path in sorted(facts):
@@ -562,6 +662,42 @@ EPHEMERAL = frozenset(
         "seen",
     }
 )
+#: A container named for these holds subscribers: it grows with the code that registers them.
+SUBSCRIBER_WORDS = frozenset(
+    {"subscriber", "listener", "observer", "handler", "callback", "hook", "receiver", "watcher"}
+)
+#: Live connections and sockets: bounded by the open connections when closing removes them, and
+#: meaningless after a restart (the peers reconnect).
+CONNECTION_WORDS = frozenset(
+    {"connection", "conn", "socket", "websocket", "ws", "sock", "peer", "channel", "stream"}
+)
+#: A "session" of one of these is a terminal, process or connection handle, not a login.
+NON_AUTH_SESSION_WORDS = frozenset(
+    {
+        "terminal",
+        "pty",
+        "tty",
+        "shell",
+        "process",
+        "subprocess",
+        "kernel",
+        "sandbox",
+        "browser",
+        "ssh",
+        "tmux",
+        "console",
+        "db",
+        "database",
+        "sql",
+        "sqlalchemy",
+        "http",
+        "aiohttp",
+        "httpx",
+        "requests",
+        "boto",
+        "client",
+    }
+)
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -587,16 +723,22 @@ def restart_critical(analysis: Analysis) -> tuple[list[str], list[str]]:
     that was read (its name first; for a generic name, its type, owner class and usage)."""
     c = analysis.container
     name_stems = _stems(c.name)
-    if EPHEMERAL & set(name_stems) or c.kind.startswith("Weak"):
+    if (
+        (EPHEMERAL | SUBSCRIBER_WORDS | CONNECTION_WORDS) & set(name_stems)
+        or c.kind.startswith("Weak")
+        or _code_defined(analysis)
+    ):
         return [], []
-    found = _categories(name_stems)
+    context = {*name_stems, *_stems(c.annotation), *_stems(c.owner.rsplit(".", 1)[-1])}
+    not_login = bool(context & NON_AUTH_SESSION_WORDS)
+    found = [f for f in _categories(name_stems) if not (not_login and f == "sessions")]
     if found:
         return found, [f"name `{c.name}` holds {', '.join(found)}"]
     reasons: list[str] = []
     categories: list[str] = []
 
     def note(new: list[str], why: str) -> None:
-        fresh = [n for n in new if n not in categories]
+        fresh = [n for n in new if n not in categories and not (not_login and n == "sessions")]
         if fresh:
             categories.extend(fresh)
             reasons.append(f"{why}: {', '.join(fresh)}")
@@ -615,6 +757,13 @@ def restart_critical(analysis: Analysis) -> tuple[list[str], list[str]]:
         function = use.function.rsplit(".", 1)[-1]
         note(_categories(_stems(function)), f"filled by `{function}`")
     return categories, reasons
+
+
+def _code_defined(analysis: Analysis) -> bool:
+    """Every entry is put there by the code itself (fixed keys, callables, schema configuration):
+    the same code puts it back after a restart."""
+    grows = analysis.grows
+    return bool(grows) and all(u.value in {"callable", "fixed-key", "configuration"} for u in grows)
 
 
 class StateCheck(ProjectCheck):

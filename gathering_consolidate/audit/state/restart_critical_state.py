@@ -26,7 +26,12 @@ class RestartCriticalState(StateCheck):
     `create_task(...)`) and the names of the functions that fill it (`register_user`).
 
     Not reported: caches, histories, registries and subscriber lists (`*_cache`, `_history`,
-    `_subscribers`, `_registry`): losing them costs a recomputation, not data. A bounded
+    `_subscribers`, `_listeners`, `_registry`): losing them costs a recomputation, not data; live
+    connections and sockets (`active_connections`, `_websockets`): they die with the process and
+    the peers reconnect; containers whose entries all come from the code (keys fixed by the code,
+    registered callables, SQLAlchemy configuration events): the same code fills them again; and
+    "sessions" of terminals, processes, shells, databases or HTTP clients (`_terminal_sessions`,
+    `_db_sessions`, a `_sessions` owned by `ProcessManager`): handles, not logins. A bounded
     container (a `TTLCache` of sessions) is still reported: the bound does not make it durable.
     Evidence: `container`, `kind`, `scope`, `state` (the first kind found), `reasons`, `bounded`.
     """
@@ -61,6 +66,25 @@ class RestartCriticalState(StateCheck):
                     self._subscribers[name] = handler
 
             bus = EventBus()
+        """),
+        Valid("""
+            import subprocess
+
+            class TerminalManager:
+                def __init__(self):
+                    self._sessions = {}
+                    self.active_connections = []
+
+                def open(self, session_id, command):
+                    self._sessions[session_id] = subprocess.Popen(command)
+
+                def attach(self, websocket):
+                    self.active_connections.append(websocket)
+
+                def detach(self, websocket):
+                    self.active_connections.remove(websocket)
+
+            terminals = TerminalManager()
         """),
         Valid("""
             class TaskResult:

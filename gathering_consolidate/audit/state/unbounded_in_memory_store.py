@@ -29,8 +29,16 @@ class UnboundedInMemoryStore(StateCheck):
     `LRUCache`, ...), weak containers, containers whose size some function compares
     (`if len(store) >= MAX: ...`) or truncates (`del store[:-100]`, `store = store[-100:]`),
     registries of callables (handlers, callbacks, hooks: bounded by the code, not the traffic),
-    and containers that are only read (constant mappings). `@functools.lru_cache(maxsize=N)` is
-    not a container assignment and is not reported.
+    subscriber lists (a container named `*listeners`, `*subscribers`, `*handlers`, `*callbacks`,
+    `*hooks`, `*observers`), catalogues and counters under keys fixed by the code
+    (`stats["requests"] += 1`, `.setdefault("runs", 0)`, `.update(runs=1)`, an `UPPER_CASE`
+    constant or `Kind.MEMBER` as the key), containers filled only by functions registered for
+    SQLAlchemy configuration events (`event.listen(mapper, "instrument_class", fn)`,
+    `@event.listens_for(Model, "after_create")`: once per mapped class or table), live
+    connections and sockets (a container named `*connections`, `*sockets`, `*websockets`,
+    `*peers`, `*channels`) that some function removes entries from when they close, and
+    containers that are only read (constant mappings). `@functools.lru_cache(maxsize=N)` is not a
+    container assignment and is not reported.
     Evidence: `container`, `kind`, `scope`, `bounded` (False), `reasons` (how it grows).
 
     ## Known problems
@@ -110,6 +118,55 @@ class UnboundedInMemoryStore(StateCheck):
                 for row in rows:
                     report.add(row)
                 return report
+        """),
+        Valid("""
+            from sqlalchemy import event, orm
+
+            class SearchManager:
+                def __init__(self):
+                    self.processed_columns = []
+                    self.listeners = []
+
+                def process_mapper(self, mapper, cls):
+                    for column in mapper.columns:
+                        if column not in self.processed_columns:
+                            self.processed_columns.append(column)
+
+                def add_listener(self, args):
+                    self.listeners.append(args)
+                    event.listen(*args)
+
+            search_manager = SearchManager()
+
+            def make_searchable(manager=search_manager):
+                event.listen(orm.Mapper, "instrument_class", manager.process_mapper)
+        """),
+        Valid("""
+            _stats = {}
+            STARTED = "started"
+
+            def count_request():
+                _stats["requests"] = _stats.get("requests", 0) + 1
+
+            def count_start():
+                _stats.setdefault(STARTED, 0)
+                _stats[STARTED] += 1
+        """),
+        Valid("""
+            from fastapi import WebSocket
+
+            class ConnectionManager:
+                def __init__(self):
+                    self.active_connections: dict[str, WebSocket] = {}
+
+                async def connect(self, client_id: str, websocket: WebSocket):
+                    await websocket.accept()
+                    self.active_connections[client_id] = websocket
+
+                def disconnect(self, client_id: str):
+                    self.active_connections.pop(client_id, None)
+
+            manager = ConnectionManager()
         """),
         Valid("""
             import functools
@@ -210,6 +267,19 @@ class UnboundedInMemoryStore(StateCheck):
             },
             line=1,
             evidence={"reasons": [".add() in app.api.auth.logout"]},
+        ),
+        Invalid(
+            """
+            _connections = {}
+            _counters = {}
+
+            def on_connect(user_id, websocket):
+                _connections[user_id] = websocket
+
+            def count(event_name):
+                _counters[event_name] = _counters.get(event_name, 0) + 1
+            """,
+            count=2,
         ),
         Invalid(
             """
