@@ -2,9 +2,13 @@
 hardcoded secrets, and ids whose format will change when users are persisted."""
 
 from .auth_bypass_switch import AuthBypassSwitch
+from .auth_skipped_by_config import AuthSkippedByConfig
+from .basic_auth_password_ignored import BasicAuthPasswordIgnored
 from .hardcoded_secret_default import HardcodedSecretDefault
 from .jwt_decode_unverified import JwtDecodeUnverified
 from .non_constant_time_compare import NonConstantTimeCompare
+from .secret_in_repr import SecretInRepr
+from .secret_logged import SecretLogged
 from .unstable_id_format import UnstableIdFormat
 
 CHECKS = (
@@ -13,4 +17,8 @@ CHECKS = (
     JwtDecodeUnverified,
     HardcodedSecretDefault,
     UnstableIdFormat,
+    AuthSkippedByConfig,
+    BasicAuthPasswordIgnored,
+    SecretInRepr,
+    SecretLogged,
 )

@@ -37,7 +37,8 @@ class NonConstantTimeCompare(FileCheck):
     Not reported: comparisons with `None`, booleans, numbers or string literals (sentinels such as
     `password == "-"`); metadata about a secret (`token_type`, `token_url`, `password_length`,
     `len(token)`, `is_token`); a password checked against its confirmation
-    (`password == password_confirm`, both from the same request); structural equality
+    (`password == password_confirm`, both from the same request) and two fields of one object
+    (`body.current_password == body.new_password`); structural equality
     (`__eq__`, `__ne__`); test code, where `assert body["token"] == token` is the point.
     Evidence: `left`, `right` (the names compared), `operator`.
     """
@@ -60,6 +61,10 @@ class NonConstantTimeCompare(FileCheck):
                 if len(token) != 64:
                     return False
                 return data.password == data.password_confirm
+
+            def update_password(body):
+                if body.current_password == body.new_password:
+                    raise ValueError("the new password must differ from the current one")
         """),
         Valid(
             """
@@ -174,6 +179,19 @@ def _sql_expression(ctx: FileContext, compare: ast.Compare) -> bool:
     return False
 
 
+def _same_owner(left: ast.AST, right: ast.AST) -> bool:
+    """Two fields of one object (`body.current_password`, `body.new_password`): both come from
+    the same place, so neither is a stored secret the other is checked against."""
+    return (
+        isinstance(left, ast.Attribute)
+        and isinstance(right, ast.Attribute)
+        and isinstance(left.value, ast.Name)
+        and isinstance(right.value, ast.Name)
+        and left.value.id == right.value.id
+        and left.value.id not in {"self", "cls"}
+    )
+
+
 def _literal(node: ast.AST) -> bool:
     """A string literal: a sentinel (`password == "-"`), not a secret held by the app."""
     return isinstance(node, (ast.Constant, ast.JoinedStr))
@@ -215,6 +233,8 @@ def _is_secret_compare(ctx: FileContext, compare: ast.AST, left: ast.AST, right:
         return False
     names = (identifier(left), identifier(right))
     if any(n and _CONFIRMATION.search(n) for n in names):
+        return False
+    if _same_owner(left, right):  # `body.current_password == body.new_password`: one request
         return False
     strength = [secret_strength(n) for n in names]
     if STRONG in strength or strength == [WEAK, WEAK]:
