@@ -7,6 +7,8 @@ from .basic_auth_password_ignored import BasicAuthPasswordIgnored
 from .hardcoded_secret_default import HardcodedSecretDefault
 from .jwt_decode_unverified import JwtDecodeUnverified
 from .non_constant_time_compare import NonConstantTimeCompare
+from .open_registration_default import OpenRegistrationDefault
+from .plaintext_password_stored import PlaintextPasswordStored
 from .secret_in_repr import SecretInRepr
 from .secret_logged import SecretLogged
 from .unstable_id_format import UnstableIdFormat
@@ -21,4 +23,6 @@ CHECKS = (
     BasicAuthPasswordIgnored,
     SecretInRepr,
     SecretLogged,
+    PlaintextPasswordStored,
+    OpenRegistrationDefault,
 )
