@@ -17,6 +17,7 @@ from typing import Any
 from ...model import Finding, Location, Severity, fingerprint
 from ..astutil import is_test_path, own_nodes
 from ..base import FileContext, ProjectCheck, ProjectContext
+from ..stubs.helpers import call_edges, routes
 
 FUNCTION_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
@@ -109,6 +110,28 @@ class Use:
 
 
 @dataclass
+class Registration:
+    """`obj.command("/x")(handler)` (or `@obj.on("x")` on a nested def) in a function's body:
+    the function registers something on `target` each time it runs."""
+
+    function: str
+    target: str  # what the receiver resolves to ("app.bot.app"): a module-level object or not
+    method: str
+    line: int
+
+
+@dataclass
+class CallSite:
+    caller: str
+    callee: str  # resolved through imports and the module's own functions
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    snippet: str
+
+
+@dataclass
 class StateFacts:
     containers: list[Container] = field(default_factory=list)
     uses: list[Use] = field(default_factory=list)
@@ -117,6 +140,14 @@ class StateFacts:
     # Functions registered for SQLAlchemy configuration events ("*.name" when only the
     # attribute name is known: `event.listen(mapper, "instrument_class", manager.process)`).
     configuration_hooks: list[str] = field(default_factory=list)
+    # Module-level objects (`app = App(...)`), registrations in functions, and plain calls.
+    objects: list[str] = field(default_factory=list)
+    registrations: list[Registration] = field(default_factory=list)
+    calls: list[CallSite] = field(default_factory=list)
+    # For the routes that reach a function (the STB call graph, shared).
+    defs: list[str] = field(default_factory=list)
+    edges: dict[str, list[str]] = field(default_factory=dict)
+    routes: dict[str, str] = field(default_factory=dict)
 
 
 def _class_qual(ctx: FileContext, node: ast.AST) -> str | None:
@@ -506,15 +537,88 @@ def _configuration_hooks(ctx: FileContext) -> list[str]:
     return found
 
 
+def _objects(ctx: FileContext) -> list[str]:
+    """Names bound at module level to an object built by a call (`app = App(...)`), not to a
+    container (those are MEM001's)."""
+    found: list[str] = []
+    for node in ctx.tree.body:
+        targets, value, _ = _assign_parts(node)
+        if isinstance(value, ast.Call) and container_kind(ctx, value) is None:
+            found.extend(f"{ctx.module}.{t.id}" for t in targets if isinstance(t, ast.Name))
+    return found
+
+
+def _registrations_and_calls(ctx: FileContext) -> tuple[list[Registration], list[CallSite]]:
+    registrations: list[Registration] = []
+    calls: list[CallSite] = []
+    module_defs = {n.name for n in ctx.tree.body if isinstance(n, FUNCTION_DEFS)}
+    for func in ctx.nodes(*FUNCTION_DEFS):
+        scope = _Scope(ctx, func, None)
+        qual = scope.qual
+        for node in own_nodes(func, ctx):
+            if isinstance(node, FUNCTION_DEFS):  # a nested def registered with `@obj.on(...)`
+                for decorator in node.decorator_list:
+                    registrations.extend(_registration(scope, decorator, decorator.lineno))
+                continue
+            if not isinstance(node, ast.Call):
+                continue
+            if (
+                isinstance(node.func, ast.Call)
+                and len(node.args) == 1
+                and isinstance(node.args[0], (ast.Name, ast.Attribute, ast.Lambda))
+            ):  # `obj.command("/x")(handler)`
+                registrations.extend(_registration(scope, node.func, node.lineno))
+            elif isinstance(node.func, ast.Name) and node.func.id not in scope.locals:
+                name = node.func.id
+                callee = ctx.imports.get(name) or (
+                    f"{ctx.module}.{name}" if name in module_defs else ""
+                )
+                if callee:
+                    calls.append(
+                        CallSite(
+                            qual,
+                            callee,
+                            node.lineno,
+                            node.col_offset,
+                            node.end_lineno or node.lineno,
+                            node.end_col_offset or 0,
+                            ctx.lines[node.lineno - 1].strip(),
+                        )
+                    )
+    return registrations, calls
+
+
+def _registration(scope: _Scope, decorator: ast.AST, line: int) -> list[Registration]:
+    """`obj.method(...)` or `obj.method` used as a decorator, `obj` not a local or parameter."""
+    attr = decorator.func if isinstance(decorator, ast.Call) else decorator
+    if isinstance(attr, ast.Attribute) and isinstance(attr.value, ast.Name):
+        target = scope.key(attr.value)
+        if target:
+            return [Registration(scope.qual, target, attr.attr, line)]
+    return []
+
+
+def _facts(ctx: FileContext) -> StateFacts:
+    registrations, calls = _registrations_and_calls(ctx)
+    defs, edges = call_edges(ctx)
+    return StateFacts(
+        _containers(ctx),
+        _uses(ctx),
+        _singletons(ctx),
+        _configuration_hooks(ctx),
+        _objects(ctx),
+        registrations,
+        calls,
+        list(defs),
+        dict(edges),
+        dict(routes(ctx)),
+    )
+
+
 def collect(ctx: FileContext) -> StateFacts:
     if is_test_path(ctx.path):  # test scaffolding: its containers and patches are not app state
         return StateFacts()
-    return ctx.memo(
-        "mem.facts",
-        lambda: StateFacts(
-            _containers(ctx), _uses(ctx), _singletons(ctx), _configuration_hooks(ctx)
-        ),
-    )
+    return ctx.memo("mem.facts", lambda: _facts(ctx))
 
 
 # -- the analysis across files -------------------------------------------------------------------
