@@ -8,6 +8,7 @@ from .hardcoded_secret_default import HardcodedSecretDefault
 from .jwt_decode_unverified import JwtDecodeUnverified
 from .non_constant_time_compare import NonConstantTimeCompare
 from .open_registration_default import OpenRegistrationDefault
+from .password_hash_of_none import PasswordHashOfNone
 from .plaintext_password_stored import PlaintextPasswordStored
 from .secret_in_repr import SecretInRepr
 from .secret_logged import SecretLogged
@@ -25,4 +26,5 @@ CHECKS = (
     SecretLogged,
     PlaintextPasswordStored,
     OpenRegistrationDefault,
+    PasswordHashOfNone,
 )
