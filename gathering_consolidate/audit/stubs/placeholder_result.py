@@ -19,8 +19,21 @@ _REFERENCE_WORDS = frozenset(
 _RESERVED_HOST = re.compile(r"(?:^|\.)(?:example\.(?:com|net|org)|example|test|invalid)$")
 
 
+#: The identity of a created resource or a credential: an invented one is never a fair default.
+_IDENTITY_WORDS = frozenset({"id", "key", "secret", "token", "password"})
+#: Receivers of `.get()` that hold configuration, where a default value is a real default.
+_CONFIG_WORDS = frozenset(
+    {"config", "conf", "cfg", "settings", "setting", "env", "environ", "options", "opts"}
+    | {"kwargs", "params", "defaults", "getenv"}
+)
+
+
 def _is_reference(name: str | None) -> bool:
     return bool(name) and bool(_REFERENCE_WORDS & set(words(name or "")))
+
+
+def _is_identity(name: str | None) -> bool:
+    return bool(name) and bool(_IDENTITY_WORDS & set(words(name or "")))
 
 
 def _string(node: ast.AST | None) -> str | None:
@@ -54,12 +67,17 @@ class PlaceholderResult(StubCheck):
       (`data.get("id", "1")`, `data.get("join_url", "https://zoom.us")`);
 
     or, for any key, a URL on a host reserved for documentation (`example.com`, `*.example`,
-    `*.test`, `*.invalid`).
+    `*.test`, `*.invalid`). One decisive placeholder is enough (an example-domain URL, an invented
+    default for an id, key, secret, token or password, an empty local interpolated into the
+    result); weaker ones (an empty link or id value in a dict, an invented link default) are
+    reported when two agree.
 
     Not reported: values built from the input or from configuration (`f"{UI_URL}/{id}"`),
-    `None` and empty defaults (`.get("id")`, `.get("url", "")`: the absence stays visible),
-    abstract methods, test code and test doubles (`Mock*`, `Fake*`, `Dummy*`, `Stub*`, `Test*`
-    classes).
+    defaults read from configuration (`settings.get("base_url", "https://api.openai.com")`,
+    `os.environ.get(...)`, `kwargs.get(...)`), `None` and empty defaults (`.get("id")`,
+    `.get("url", "")`: the absence stays visible), a lone empty link (`"next_url": ""` at the
+    last page), abstract methods, test code and test doubles (`Mock*`, `Fake*`, `Dummy*`,
+    `Stub*`, `Test*` classes).
     Evidence: `placeholders` (each as `key: value`), `route`.
     """
 
@@ -77,6 +95,14 @@ class PlaceholderResult(StubCheck):
         Valid("""
             def parse_user(payload):
                 return {"id": payload.get("id"), "avatar_url": payload.get("avatar_url", "")}
+        """),
+        Valid("""
+            def client_settings(settings, page):
+                return {
+                    "base_url": settings.get("base_url", "https://api.openai.com/v1"),
+                    "next_url": "" if page.last else page.next_url,
+                    "prev_url": "",
+                }
         """),
         Valid(
             """
@@ -159,9 +185,11 @@ class PlaceholderResult(StubCheck):
 
 
 def placeholders(ctx: FileContext, func: ast.AST) -> list[str]:
-    """`key: value` for every placeholder in what `func` returns."""
+    """`key: value` for every placeholder in what `func` returns, when one is decisive (an
+    example-domain URL, an invented identity default, an empty reference interpolated into the
+    result) or two weaker ones agree (empty link values, invented link defaults)."""
     empty_locals = _empty_locals(ctx, func)
-    found: list[str] = []
+    found: list[tuple[str, bool]] = []
     for ret in own_nodes(func, ctx):
         if not isinstance(ret, ast.Return) or ret.value is None:
             continue
@@ -178,27 +206,34 @@ def placeholders(ctx: FileContext, func: ast.AST) -> list[str]:
                 and isinstance(node.value, ast.Name)
                 and node.value.id in empty_locals
             ):
-                found.append(f"{node.value.id}: ''")
-    return list(dict.fromkeys(found))
+                found.append((f"{node.value.id}: ''", True))
+    unique = dict.fromkeys(found)
+    strong = any(decisive for _text, decisive in unique)
+    return [text for text, _ in unique] if strong or len(unique) > 1 else []
 
 
-def _judge(key: str | None, value: ast.AST) -> list[str]:
+def _judge(key: str | None, value: ast.AST) -> list[tuple[str, bool]]:
+    """Placeholders in one returned value, each with whether it is decisive on its own."""
     text = _string(value)
     if text is not None:
-        if text == "" and _is_reference(key):
-            return [f"{key}: ''"]
         if _example_url(text):
-            return [f"{key}: {text!r}"]
+            return [(f"{key}: {text!r}", True)]
+        if text == "" and _is_reference(key):
+            return [(f"{key}: ''", False)]
         return []
     if (
         isinstance(value, ast.Call)
         and isinstance(value.func, ast.Attribute)
         and value.func.attr == "get"
         and len(value.args) == 2
+        and not _CONFIG_WORDS & set(words(ast.unparse(value.func.value).replace(".", "_")))
     ):
         looked_up, default = _string(value.args[0]), _string(value.args[1])
-        if default and (_is_reference(looked_up) or _example_url(default)):
-            return [f"{key}: {default!r} (default of .get({looked_up!r}))"]
+        label = f"{key}: {default!r} (default of .get({looked_up!r}))"
+        if default and _example_url(default):
+            return [(label, True)]
+        if default and _is_reference(looked_up):
+            return [(label, _is_identity(looked_up))]
     return []
 
 
