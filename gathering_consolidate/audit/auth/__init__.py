@@ -12,6 +12,7 @@ from .password_hash_of_none import PasswordHashOfNone
 from .plaintext_password_stored import PlaintextPasswordStored
 from .secret_in_repr import SecretInRepr
 from .secret_logged import SecretLogged
+from .synthesized_identity import SynthesizedIdentity
 from .unstable_id_format import UnstableIdFormat
 
 CHECKS = (
@@ -27,4 +28,5 @@ CHECKS = (
     PlaintextPasswordStored,
     OpenRegistrationDefault,
     PasswordHashOfNone,
+    SynthesizedIdentity,
 )
