@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .config import rules_dir
 from .safeio import write_atomic
 
 if TYPE_CHECKING:
@@ -48,6 +49,25 @@ __all__ = ["ENV_VAR", "AuditCache", "pickle_fast", "user_cache_dir"]
 ENV_VAR = "GATHERING_CONSOLIDATE_CACHE_DIR"
 
 _FORMAT = 4
+
+
+@functools.cache
+def tool_digest() -> str:
+    """A digest of this tool's own code and default rule data: any change to either (a new
+    check, a changed fact layout, an edited catalogue) starts a new cache entry, so a cached
+    result is always one this very code would produce."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    sources = sorted(package.rglob("*.py")) + sorted(rules_dir().rglob("*.toml"))
+    for path in sources:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        digest.update(path.name.encode() + b"\0" + data + b"\0")
+    return digest.hexdigest()[:16]
+
+
 _MAGIC = b"GCCACHE\x04"
 _MAC_SIZE = hashlib.sha256().digest_size
 _KEY_NAME = "hmac.key"
@@ -196,7 +216,8 @@ class AuditCache:
         self._key = key
         root = str(config.root.resolve())
         entry = hashlib.sha256(
-            f"{__version__}|{_FORMAT}|{config.fingerprint()}|{','.join(sorted(rules))}".encode()
+            f"{__version__}|{_FORMAT}|{tool_digest()}|{config.fingerprint()}|"
+            f"{','.join(sorted(rules))}".encode()
         ).hexdigest()[:16]
         self._in_tree = False
         if config.cache_dir is None:
