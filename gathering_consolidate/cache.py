@@ -254,9 +254,8 @@ class AuditCache:
             return  # not written by this user's key for this project and entry: never unpickled
         try:
             files, project = pickle.loads(payload)
-        except (
-            Exception
-        ):  # consolidate: ignore[EXC001] an authenticated entry of an older layout is a miss
+        # consolidate: ignore[EXC001] an authenticated entry of an older layout is a miss
+        except Exception:
             return
         if isinstance(files, dict) and isinstance(project, dict):
             self.files, self.project = files, project

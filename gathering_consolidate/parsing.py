@@ -103,7 +103,8 @@ def lower(text: str, version: str | None = None) -> tuple[str, tuple[str, ...]]:
         module = libcst.parse_module(text, config=config)
     except libcst.ParserSyntaxError as exc:
         raise ParseError(f"libcst's parser cannot read it either (line {exc.raw_line})") from None
-    except Exception as exc:  # consolidate: ignore[EXC001] libcst's own failure: report the file, do not stop the run
+    # consolidate: ignore[EXC002] libcst's own failure: report the file, do not stop the run
+    except Exception as exc:
         raise ParseError(f"libcst's parser failed on it: {type(exc).__name__}") from None
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)

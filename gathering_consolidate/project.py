@@ -415,9 +415,8 @@ def _worker_main(conn: Any) -> None:
             return
         try:
             reply: tuple[str, Any] = ("ok", [_analyse_in_worker(source) for source in chunk])
-        except (
-            Exception
-        ):  # consolidate: ignore[EXC001] sent to the parent, which raises it (exit 2)
+        # consolidate: ignore[EXC001] sent to the parent, which raises it (exit 2)
+        except Exception:
             reply = ("error", traceback.format_exc())
         conn.send(reply)
 

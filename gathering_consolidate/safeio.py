@@ -172,6 +172,7 @@ def _commit(staged: list[_Staged]) -> None:
             entry.take_backup()
         for entry in staged:
             entry.replace()
+    # consolidate: ignore[EXC002] undo on any exit (KeyboardInterrupt too), then re-raise
     except BaseException:
         for entry in reversed(staged):
             if entry.replaced:
@@ -209,10 +210,12 @@ def _stage(
                 fh.flush()
                 os.fchmod(fh.fileno(), final_mode)
                 os.fsync(fh.fileno())
+        # consolidate: ignore[EXC002] undo on any exit (KeyboardInterrupt too), then re-raise
         except BaseException:
             entry.discard()
             raise
         return entry
+    # consolidate: ignore[EXC002] undo on any exit (KeyboardInterrupt too), then re-raise
     except BaseException:
         os.close(dir_fd)
         raise
@@ -251,6 +254,7 @@ def _open_folder(base: str, folders: tuple[str, ...], target: str, make: bool) -
                 child = _open_child(part, fd, walked, target)
             os.close(fd)
             fd = child
+    # consolidate: ignore[EXC002] undo on any exit (KeyboardInterrupt too), then re-raise
     except BaseException:
         os.close(fd)
         raise
