@@ -38,7 +38,8 @@ class AuthSkippedByConfig(FileCheck):
     variable or UPPER_CASE constant bound to a configuration read, `not DEBUG`) where one
     branch authenticates (calls `jwt_required()`, `get_current_user()`, `authenticate*()`,
     `verify_*_token()`, a JWT decoder, or reads the `Authorization` header) and the other
-    branch neither authenticates nor raises. Reported at the `if`. A test that compares a
+    branch neither authenticates nor raises (after a body that returns, the statements that
+    follow the `if` are its other branch). Reported at the `if`. A test that compares a
     request value (`if token:`) is not a deployment test. Test code is not reported.
     Evidence: `condition`, `default` (the configuration default when it is read in the file).
 
@@ -134,10 +135,11 @@ class AuthSkippedByConfig(FileCheck):
             default = _deployment_test(ctx, node.test, config_reads)
             if default is False:
                 continue
-            body_auth, else_auth = _authenticates(ctx, node.body), _authenticates(ctx, node.orelse)
+            orelse = node.orelse or _after_early_return(ctx, node)
+            body_auth, else_auth = _authenticates(ctx, node.body), _authenticates(ctx, orelse)
             if body_auth == else_auth:
                 continue
-            other = node.orelse if body_auth else node.body
+            other = orelse if body_auth else node.body
             if _raises(other):
                 continue
             condition = ast.unparse(node.test)
@@ -152,6 +154,19 @@ class AuthSkippedByConfig(FileCheck):
                 " through unauthenticated",
                 evidence=evidence,
             )
+
+
+def _after_early_return(ctx: FileContext, node: ast.If) -> list[ast.stmt]:
+    """`if not PROVIDER: return DEFAULT_USER` followed by the check: the statements after an
+    `if` whose body returns are its `else` branch."""
+    if not node.body or not isinstance(node.body[-1], ast.Return):
+        return []
+    parent = ctx.parents.get(node)
+    for name in ("body", "orelse", "finalbody"):
+        block = getattr(parent, name, None)
+        if isinstance(block, list) and node in block:
+            return block[block.index(node) + 1 :]
+    return []
 
 
 def _config_bindings(ctx: FileContext) -> dict[str, str | None]:

@@ -12,7 +12,9 @@ from gathering_consolidate.audit.auth.auth_bypass_switch import is_auth_switch
 from gathering_consolidate.audit.auth.helpers import (
     STRONG,
     WEAK,
+    is_placeholder,
     looks_like_credential,
+    looks_random,
     secret_strength,
 )
 from gathering_consolidate.audit.auth.unstable_id_format import sql_declarations
@@ -254,3 +256,106 @@ def test_in_memory_sources_do_not_read_the_disk():
         ["AUT"],
     )
     assert found(result, "AUT005") == []
+
+
+# -- literals that hold no secret (AUT004, issue 11) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "placeholder", "random"),
+    [
+        ("EMPTY", True, False),
+        ("xoxb-valid", True, False),
+        ("N/A", True, False),
+        ("bar:bar", True, False),
+        ("sk-test", False, False),
+        ("changeme", False, False),
+        ("dev-secret", False, False),
+        ("svc_4f9a2c81d7e3", False, True),
+        ("gh_8f2aC1x9", False, True),
+    ],
+)
+def test_placeholder_and_machine_made_literals(value, placeholder, random):
+    assert is_placeholder(value) is placeholder
+    assert looks_random(value) is random
+
+
+def test_a_placeholder_config_default_is_still_reported():
+    # A default makes a missing variable silent, whatever it looks like.
+    result = audit_files(
+        {"app/config.py": 'import os\nJWT_SECRET = os.getenv("JWT_SECRET", "dummy")\n'},
+        ["AUT004"],
+    )
+    assert [f.location.line for f in found(result, "AUT004")] == [2]
+
+
+# -- AUT006-AUT013 across files (issue 11 corpus) ------------------------------------------------
+
+
+def test_auth_skipped_by_an_imported_constant_and_its_default_as_evidence():
+    result = audit_files(
+        {
+            "app/config.py": """
+                from starlette.config import Config
+                config = Config(".env")
+                AUTH_PROVIDER = config("AUTH_PROVIDER", default="basic")
+                DEFAULT_USER = config("DEFAULT_USER", default="admin@example.com")
+            """,
+            "app/auth.py": """
+                from app.config import AUTH_PROVIDER, DEFAULT_USER
+
+                def current_user(request):
+                    if not AUTH_PROVIDER:
+                        return DEFAULT_USER
+                    return verify_access_token(request.headers["authorization"])
+            """,
+        },
+        ["AUT006"],
+    )
+    assert [(f.location.path, f.location.line) for f in found(result, "AUT006")] == [
+        ("app/auth.py", 4)
+    ]
+
+
+def test_log_call_with_level_argument_and_percent_formatting():
+    result = audit_files(
+        {
+            "app/client.py": """
+                import logging
+                log = logging.getLogger(__name__)
+
+                def call(api_key, level):
+                    log.log(level, "calling with %s", api_key)
+                    log.info("key set: %s" % bool(api_key))
+            """
+        },
+        ["AUT009"],
+    )
+    assert [f.location.line for f in found(result, "AUT009")] == [5]
+
+
+def test_plaintext_password_is_quiet_when_a_setter_hashes_the_column():
+    result = audit_files(
+        {
+            "app/models.py": """
+                from sqlalchemy import Column, Integer, String
+                from passlib.hash import bcrypt
+
+                class User(Base):
+                    __tablename__ = "users"
+                    id = Column(Integer, primary_key=True)
+                    password = Column(String)
+
+                def check(user, given):
+                    return bcrypt.verify(given, user.password)
+            """,
+            "app/service.py": """
+                from app.models import User
+
+                def create(db, form):
+                    db.add(User(password=form.password))
+            """,
+        },
+        ["AUT010"],
+    )
+    assert found(result, "AUT010") == []
