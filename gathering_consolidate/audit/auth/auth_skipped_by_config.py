@@ -38,8 +38,10 @@ class AuthSkippedByConfig(FileCheck):
     variable or UPPER_CASE constant bound to a configuration read, `not DEBUG`) where one
     branch authenticates (calls `jwt_required()`, `get_current_user()`, `authenticate*()`,
     `verify_*_token()`, a JWT decoder, or reads the `Authorization` header) and the other
-    branch neither authenticates nor raises (after a body that returns, the statements that
-    follow the `if` are its other branch). Reported at the `if`. A test that compares a
+    branch visibly lets the request through: it is empty or only logs, passes, and sets or
+    returns a fixed identity (a literal, an UPPER_CASE constant, a setting). After a body that
+    returns, the statements that follow the `if` are its other branch. A branch that raises or
+    runs another flow (a second provider under a name not recognised here) is not reported. Reported at the `if`. A test that compares a
     request value (`if token:`) is not a deployment test. Test code is not reported.
     Evidence: `condition`, `default` (the configuration default when it is read in the file).
 
@@ -78,6 +80,12 @@ class AuthSkippedByConfig(FileCheck):
             """,
             path="tests/helpers/auth.py",
         ),
+        Valid("""
+            def current_user(request, settings):
+                if settings.USE_OAUTH:
+                    return oauth_client.authorize_access_token(request)
+                return login_form_user(request)
+        """),
     ]
     INVALID = [
         Invalid(
@@ -140,7 +148,7 @@ class AuthSkippedByConfig(FileCheck):
             if body_auth == else_auth:
                 continue
             other = orelse if body_auth else node.body
-            if _raises(other):
+            if not _lets_through(ctx, other):
                 continue
             condition = ast.unparse(node.test)
             evidence: dict[str, str] = {"condition": condition}
@@ -267,5 +275,39 @@ def _reads_auth_header(owner: ast.AST, args: list[ast.expr]) -> bool:
     )
 
 
-def _raises(body: list[ast.stmt]) -> bool:
-    return any(isinstance(sub, ast.Raise) for stmt in body for sub in ast.walk(stmt))
+def _lets_through(ctx: FileContext, body: list[ast.stmt]) -> bool:
+    """The branch visibly lets the request through: it is empty, or only logs, passes, and
+    sets or returns a fixed identity (a literal, a constant, a setting). A branch that does
+    anything else (another login flow under an unknown name, a raise) is not judged."""
+    for stmt in body:
+        if isinstance(stmt, ast.Pass):
+            continue
+        if isinstance(stmt, ast.Expr) and (
+            isinstance(stmt.value, ast.Constant) or _is_log(stmt.value)
+        ):
+            continue
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.Return)) and _fixed(ctx, stmt.value):
+            continue
+        return False
+    return True
+
+
+def _is_log(node: ast.AST) -> bool:
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return False
+    owner = node.func.value
+    name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+    return "log" in (name or "").lower() or (name == "warnings" and node.func.attr == "warn")
+
+
+def _fixed(ctx: FileContext, value: ast.AST | None) -> bool:
+    """A value fixed by the code or the deployment: `None`, `"admin@example.com"`,
+    `DEFAULT_USER`, `settings.default_user`, `{"sub": "dev"}`."""
+    if value is None or isinstance(value, ast.Constant):
+        return True
+    if isinstance(value, (ast.Dict, ast.Tuple, ast.List)):
+        return all(_fixed(ctx, v) for v in ast.iter_child_nodes(value) if isinstance(v, ast.expr))
+    ident = value.id if isinstance(value, ast.Name) else getattr(value, "attr", None)
+    if isinstance(value, (ast.Name, ast.Attribute)) and isinstance(ident, str):
+        return ident.isupper() or _module_constant(ctx, value)
+    return False
