@@ -35,9 +35,9 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from ..audit.base import FileContext
 from ..semantic import frameworks
 from ..semantic import imports as semantic_imports
+from ..semantic.context import ParsedModule
 
 Value = tuple[Any, ...] | None
 
@@ -219,7 +219,7 @@ class ModuleFacts:
     calls: tuple[Call, ...]  # module-level calls (include_router, add_api_route, ...)
 
 
-def collect_module(ctx: FileContext) -> ModuleFacts:
+def collect_module(ctx: ParsedModule) -> ModuleFacts:
     """The facts of one parsed file (shared by every check that needs the call graph)."""
     return ctx.memo("index.facts", lambda: _Collector(ctx).run())
 
@@ -243,8 +243,8 @@ _SIMPLE_STATEMENTS = frozenset(
 )
 
 
-def import_table(ctx: FileContext) -> dict[str, str]:
-    """`FileContext.imports` (local name -> what it is bound to), from the statements only: the
+def import_table(ctx: ParsedModule) -> dict[str, str]:
+    """`ParsedModule.imports` (local name -> what it is bound to), from the statements only: the
     import statements are found without walking every expression of the file."""
     package = semantic_imports.package_of(ctx.module, ctx.path)
     table: dict[str, str] = {}
@@ -326,7 +326,7 @@ class _FunctionState:
 
 
 class _Collector:
-    def __init__(self, ctx: FileContext):
+    def __init__(self, ctx: ParsedModule):
         self.ctx = ctx
         self.module = ctx.module
         self.imports = import_table(ctx)

@@ -1,0 +1,156 @@
+"""The per-file semantic model: one parsed module and the lookups every family, the index and
+the codemods share (nodes by type and parents from one breadth-first walk, enclosing symbols,
+the import table, qualified names). Below the audit layer: it knows nothing of checks or
+findings (`audit.base.FileContext` adds those)."""
+
+from __future__ import annotations
+
+import ast
+import bisect
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from . import imports
+
+
+def module_name(relpath: str) -> str:
+    """`src/app/api/auth.py` -> `app.api.auth`; `app/__init__.py` -> `app`."""
+    parts = relpath.removesuffix(".py").removesuffix(".pyi").split("/")
+    if parts and parts[0] == "src" and len(parts) > 1:
+        parts = parts[1:]
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts) or "__init__"
+
+
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+class ParsedModule:
+    """One parsed file, with the lookups every family, the index and the codemods share: nodes
+    by type, parents, enclosing symbols, import aliases, qualified names. Everything is
+    computed on first use and kept for the next user."""
+
+    def __init__(self, relpath: str, source: str, tree: ast.Module):
+        self.path = relpath
+        self.module = module_name(relpath)
+        self.source = source
+        self.tree = tree
+        self._lines: list[str] | None = None
+        self._by_type: dict[type, list[ast.AST]] | None = None
+        self._parents: dict[ast.AST, ast.AST] | None = None
+        self._scopes: tuple[list[int], list[tuple[int, int, str]]] | None = None
+        self._imports: dict[str, str] | None = None
+        self._memo: dict[str, Any] = {}
+
+    # -- lookups -------------------------------------------------------------------------------
+    @property
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            self._lines = self.source.splitlines()
+        return self._lines
+
+    def nodes(self, *types: type) -> list[Any]:
+        """Every node of the given types, in `ast.walk` order (one walk per file, shared)."""
+        if self._by_type is None:
+            self._index()
+        assert self._by_type is not None
+        if len(types) == 1:
+            return self._by_type.get(types[0], [])
+        return [n for t in types for n in self._by_type.get(t, [])]
+
+    @property
+    def parents(self) -> dict[ast.AST, ast.AST]:
+        """Node -> its parent node, for every node but the module."""
+        if self._parents is None:
+            self._index()
+        assert self._parents is not None
+        return self._parents
+
+    def _index(self) -> None:
+        # One breadth-first pass (the order of `ast.walk`) that files nodes by type and records
+        # parents; expression contexts (shared Load/Store singletons) are left out.
+        by_type: dict[type, list[ast.AST]] = defaultdict(list)
+        parents: dict[ast.AST, ast.AST] = {}
+        queue = deque([self.tree])
+        pop, push = queue.popleft, queue.append
+        AST, context = ast.AST, ast.expr_context
+        while queue:
+            node = pop()
+            by_type[type(node)].append(node)
+            for name in node._fields:
+                value = getattr(node, name, None)
+                if isinstance(value, list):
+                    for item in value:
+                        if isinstance(item, AST) and not isinstance(item, context):
+                            parents[item] = node
+                            push(item)
+                elif isinstance(value, AST) and not isinstance(value, context):
+                    parents[value] = node
+                    push(value)
+        self._by_type, self._parents = by_type, parents
+
+    def memo(self, key: str, factory: Callable[[], Any]) -> Any:
+        """Share an analysis between the checks of a family within this file."""
+        if key not in self._memo:
+            self._memo[key] = factory()
+        return self._memo[key]
+
+    def symbol_for(self, node: ast.AST) -> str:
+        """The qualified name of the innermost function or class around `node`'s first line
+        (`app.api.auth.AuthService.login`), or the module name at module level."""
+        if self._scopes is None:
+            spans: list[tuple[int, int, str]] = []
+
+            def visit(body: Iterable[ast.AST], prefix: str) -> None:
+                for item in body:
+                    if isinstance(item, _DEFS):
+                        qual = f"{prefix}.{item.name}"
+                        start = min([item.lineno] + [d.lineno for d in item.decorator_list])
+                        spans.append((start, item.end_lineno or item.lineno, qual))
+                        visit(item.body, qual)
+                    elif isinstance(item, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+                        visit(ast.iter_child_nodes(item), prefix)
+
+            visit(self.tree.body, self.module)
+            spans.sort()
+            self._scopes = ([s[0] for s in spans], spans)
+        starts, spans = self._scopes
+        line = getattr(node, "lineno", 0)
+        # Spans are sorted by start, so walking back from the last one that starts at or before
+        # `line`, the first that contains it is the innermost.
+        for i in range(bisect.bisect_right(starts, line) - 1, -1, -1):
+            start, end, qual = spans[i]
+            if start <= line <= end:
+                return qual
+        return self.module
+
+    @property
+    def imports(self) -> dict[str, str]:
+        """Local name -> what it is bound to by imports anywhere in the file:
+        `import datetime as dt` gives `dt -> datetime`; `from a.b import c as d` gives `d -> a.b.c`."""
+        if self._imports is None:
+            package = imports.package_of(self.module, self.path)
+            self._imports = imports.table(
+                [*self.nodes(ast.Import), *self.nodes(ast.ImportFrom)], package
+            )
+        return self._imports
+
+    def qualified_name(self, expr: ast.AST) -> str | None:
+        """Resolve a `Name`/`Attribute` chain through the file's imports:
+        with `from datetime import datetime`, `datetime.utcnow` -> `datetime.datetime.utcnow`.
+        Names not bound by an import resolve to themselves (`foo.bar`); other shapes to None."""
+        parts: list[str] = []
+        while isinstance(expr, ast.Attribute):
+            parts.append(expr.attr)
+            expr = expr.value
+        if not isinstance(expr, ast.Name):
+            return None
+        head = self.imports.get(expr.id, expr.id)
+        return ".".join([head, *reversed(parts)])
+
+    def snippet(self, node: ast.AST) -> str:
+        start = getattr(node, "lineno", 1)
+        end = getattr(node, "end_lineno", None) or start
+        return "\n".join(self.lines[start - 1 : end])
