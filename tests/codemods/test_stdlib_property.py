@@ -119,7 +119,9 @@ def test_codemods_over_the_standard_library(original, tmp_path):
 
     narrowed = run_codemod(NarrowExcept({"tier": 0}), original)
     assert not narrowed.failures, narrowed.failures[:5]
-    assert len(narrowed.changes) > 50
+    # narrow-except narrows only handlers whose every call is resolved (issue 10): on the
+    # standard library that is a few dozen files (33 on 3.11.7 when written), not hundreds.
+    assert len(narrowed.changes) > 20
     allowed = _reported_lines(original)
     problems = []
     for change in narrowed.changes:
