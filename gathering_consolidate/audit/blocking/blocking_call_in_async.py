@@ -10,7 +10,7 @@ from .helpers import (
     hit_finding,
     route_label,
 )
-from .strategies import strategy
+from .strategies import plans_for, strategy
 
 _DB_FILES = {
     "app/db.py": """
@@ -295,7 +295,7 @@ class BlockingCallInAsync(AsyncCheck):
         self, facts: Mapping[str, ModuleFacts], project: ProjectContext
     ) -> Iterator[Finding]:
         analysis = self.analysis(facts, project)
-        plans = self.plans(analysis, project)
+        plans = plans_for(analysis, project)
         for hit in analysis.hits:
             if hit.lazy:
                 continue

@@ -4,7 +4,7 @@ from ...index import ModuleFacts
 from ...model import Finding, Severity
 from ..base import Invalid, ProjectContext, Valid
 from .helpers import ASYNC_DB, AsyncCheck, handler_context, make_finding, route_label
-from .strategies import strategy
+from .strategies import plans_for, strategy
 
 
 class ExecutorInHandler(AsyncCheck):
@@ -91,7 +91,7 @@ class ExecutorInHandler(AsyncCheck):
         self, facts: Mapping[str, ModuleFacts], project: ProjectContext
     ) -> Iterator[Finding]:
         analysis = self.analysis(facts, project)
-        plans = self.plans(analysis, project)
+        plans = plans_for(analysis, project)
         index = analysis.index
         for qualname, handler in sorted(handler_context(analysis).items()):
             function = index.functions[qualname]

@@ -30,16 +30,13 @@ import sys
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ...config import ConfigError, load_rule_data
 from ...index import Call, Function, Index, ModuleFacts, Route, build_index, collect_module
 from ...libsource import SOURCE
 from ...model import Applicability, Finding, Fix, Location, Severity, fingerprint
 from ..base import Check, FileContext, Option, ProjectCheck, ProjectContext, module_name
-
-if TYPE_CHECKING:
-    from .strategies import Plans
 
 COLLECTOR = "asy.module_facts:2"  # bump when the facts change shape (cached per file)
 
@@ -227,15 +224,6 @@ class AsyncCheck(ProjectCheck):
 
     def analysis(self, facts: Mapping[str, ModuleFacts], project: ProjectContext) -> Analysis:
         return get_analysis(facts, project, self.options)
-
-    def plans(self, analysis: Analysis, project: ProjectContext) -> Plans:
-        """The strategy plans (B: async-to-def, A: async-db), computed once per run."""
-        from .strategies import Plans, plan_async_db, plan_async_to_def
-
-        return project.memoized(
-            f"asy.plans:{analysis.rules.key()}",
-            lambda: Plans(plan_async_to_def(analysis), plan_async_db(analysis)),
-        )
 
 
 # -- the analysis --------------------------------------------------------------------------------
@@ -501,7 +489,7 @@ def _partial_param(index: Index, value: Any) -> str | None:
     return None
 
 
-def _reach(
+def reach(
     index: Index,
     matcher: Any,
     allow_lazy: bool,
@@ -563,7 +551,7 @@ def _matching_target(
 
 
 class _BlockingMatcher:
-    """`Rules.blocking_pattern` with the `Matcher.match` signature `_reach` expects."""
+    """`Rules.blocking_pattern` with the `Matcher.match` signature `reach` expects."""
 
     def __init__(self, rules: Rules):
         self.rules = rules
@@ -582,9 +570,9 @@ def analyse(facts: Mapping[str, ModuleFacts], rules: Rules, library: Any = None)
     index = build_index(facts.values(), rules.returns, opaque)
     analysis = Analysis(index=index, rules=rules, paths=dict(index.paths), library=library)
     blocking = _BlockingMatcher(rules)
-    analysis._strict = _reach(index, blocking, False, analysis, analysis)
-    analysis._lazy = _reach(index, blocking, True, analysis, analysis)
-    loop = _reach(index, rules.loop_bound, allow_lazy=True, analysis=None)
+    analysis._strict = reach(index, blocking, False, analysis, analysis)
+    analysis._lazy = reach(index, blocking, True, analysis, analysis)
+    loop = reach(index, rules.loop_bound, allow_lazy=True, analysis=None)
     for qualname in loop:
         chain = [qualname]
         current = qualname

@@ -10,7 +10,7 @@ from .helpers import (
     hit_finding,
     route_label,
 )
-from .strategies import strategy
+from .strategies import plans_for, strategy
 
 _REGISTRY = """
     from app.db import DatabaseService
@@ -132,7 +132,7 @@ class LazyBlockingLoad(AsyncCheck):
         self, facts: Mapping[str, ModuleFacts], project: ProjectContext
     ) -> Iterator[Finding]:
         analysis = self.analysis(facts, project)
-        plans = self.plans(analysis, project)
+        plans = plans_for(analysis, project)
         for hit in analysis.hits:
             if not hit.lazy:
                 continue

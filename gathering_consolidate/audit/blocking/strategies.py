@@ -16,7 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ...index import Call, Index
-from .helpers import THREADPOOL_NOTE, Analysis, Matcher, Pattern, _reach, handler_context, short
+from ..base import ProjectContext
+from .helpers import THREADPOOL_NOTE, Analysis, Matcher, Pattern, handler_context, reach, short
 
 _short = short
 
@@ -261,7 +262,7 @@ def plan_async_db(analysis: Analysis, service: str | None = None) -> DbPlan:
         and is_service(index.call_result(("func", q)))
     )
     methods = [Pattern(q, "", True) for q in sorted(index.functions) if service_method(q)]
-    reaches = _reach(index, Matcher(methods), allow_lazy=False, analysis=analysis)
+    reaches = reach(index, Matcher(methods), allow_lazy=False, analysis=analysis)
 
     references = _references(index)
     nested = _nested(index)
@@ -549,3 +550,11 @@ def strategy(analysis: Analysis, qualname: str, plans: Plans) -> tuple[str, str]
     if b_ok:
         return "B", f"async-db (A) does not apply: {a_why}; {THREADPOOL_NOTE}"
     return "none", f"B: {b_why}; A: {a_why}"
+
+
+def plans_for(analysis: Analysis, project: ProjectContext) -> Plans:
+    """The strategy plans (B: async-to-def, A: async-db), computed once per run."""
+    return project.memoized(
+        f"asy.plans:{analysis.rules.key()}",
+        lambda: Plans(plan_async_to_def(analysis), plan_async_db(analysis)),
+    )
