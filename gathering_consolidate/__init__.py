@@ -3,8 +3,6 @@
 Library first: `audit(path)` returns an `AuditResult` of plain data; the CLI only renders it.
 """
 
-__version__ = "0.1.0"
-
 from .config import Config, ConfigError, load_config
 from .model import (
     Applicability,
@@ -18,6 +16,7 @@ from .model import (
     Suppressed,
 )
 from .project import audit
+from .version import __version__
 
 __all__ = [
     "Applicability",

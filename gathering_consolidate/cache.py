@@ -34,9 +34,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
 from .config import rules_dir
 from .safeio import write_atomic
+from .version import __version__
 
 if TYPE_CHECKING:
     from .config import Config

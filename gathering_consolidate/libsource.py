@@ -1474,7 +1474,7 @@ class LibrarySource:
         return base / "gathering-consolidate"
 
     def _cache_path(self, name: str, dist: Distribution) -> tuple[Path, str]:
-        from . import __version__
+        from .version import __version__
 
         key_data = [
             _CACHE_FORMAT,

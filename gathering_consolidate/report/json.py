@@ -7,9 +7,9 @@ import json
 from collections import Counter
 from typing import Any
 
-from .. import __version__
 from ..audit import family_summaries
 from ..model import AuditResult, Finding, Status, SuppressionKind
+from ..version import __version__
 
 SCHEMA_VERSION = 1
 
