@@ -18,8 +18,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from . import __version__
 from .config import ConfigError
+from .version import __version__
 
 app = typer.Typer(
     name="gathering-consolidate",
@@ -512,7 +512,7 @@ def main() -> None:
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted")
         sys.exit(130)
-    # consolidate: ignore[EXC001] last resort: a bug exits 2 with its traceback
+    # consolidate: ignore[EXC002] last resort: a bug exits 2 with its traceback
     except Exception as exc:
         import traceback
 
