@@ -1618,7 +1618,7 @@ class FileAnalysis:
 
     def collect(self) -> FileFacts:
         classes = collect_classes(self.tree, self.module, self.qualified_name)
-        aliases = _aliases(self.tree, self.module, self.qualified_name)
+        aliases = import_aliases(self.tree, self.module, self.qualified_name)
         if not file_may_have_sql(self.source):
             # No SQL text here, but maybe a wrapper (`def run(self, sql): cur.execute(sql)`)
             # that other files call with SQL: look only at execute-like calls of a name.
@@ -1949,7 +1949,7 @@ def _is_route(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return False
 
 
-def _aliases(
+def import_aliases(
     tree: ast.Module, module: str, qualify: Callable[[ast.AST], str | None]
 ) -> tuple[tuple[str, str], ...]:
     """`module.Name` -> what it is bound to by a module-level import (re-exports)."""
