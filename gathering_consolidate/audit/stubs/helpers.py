@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ...model import Finding
+from ...semantic import frameworks
 from ..astutil import FUNCTION_DEFS, own_nodes, words
 from ..base import FileContext, ProjectCheck, ProjectContext
 
@@ -23,18 +24,6 @@ from ..base import FileContext, ProjectCheck, ProjectContext
 
 # -- routes --------------------------------------------------------------------------------------
 
-_ROUTE_METHODS = {
-    "get": "GET",
-    "post": "POST",
-    "put": "PUT",
-    "patch": "PATCH",
-    "delete": "DELETE",
-    "head": "HEAD",
-    "options": "OPTIONS",
-    "trace": "TRACE",
-    "websocket": "WEBSOCKET",
-    "api_route": "",
-}
 _ROUTER_FACTORIES = {
     "fastapi.APIRouter",
     "fastapi.FastAPI",
@@ -80,31 +69,17 @@ def route_of(ctx: FileContext, func: ast.AST) -> str | None:
         return None
     routers = _routers(ctx)
     for decorator in func.decorator_list:
-        if not isinstance(decorator, ast.Call) or not isinstance(decorator.func, ast.Attribute):
+        spec = frameworks.route_decorator(decorator)
+        if spec is None or spec.path is None or not isinstance(spec.receiver, ast.Name):
             continue
-        attr = decorator.func.attr
-        receiver = decorator.func.value
-        if attr not in _ROUTE_METHODS or not isinstance(receiver, ast.Name):
-            continue
-        path = _string(decorator.args[0] if decorator.args else _keyword(decorator, "path"))
-        if path is None:
-            continue
-        if receiver.id in routers:
-            prefix = routers[receiver.id]
-        elif _ROUTERISH.search(receiver.id):
+        receiver = spec.receiver.id
+        if receiver in routers:
+            prefix = routers[receiver]
+        elif _ROUTERISH.search(receiver):
             prefix = ""
         else:
             continue
-        method = _ROUTE_METHODS[attr]
-        if not method:
-            methods = _keyword(decorator, "methods")
-            names = (
-                [_string(e) for e in methods.elts]
-                if isinstance(methods, (ast.List, ast.Tuple, ast.Set))
-                else []
-            )
-            method = ",".join(n.upper() for n in names if n) or "GET"
-        return f"{method} {prefix}{path}"
+        return f"{spec.method} {prefix}{spec.path}"
     return None
 
 
