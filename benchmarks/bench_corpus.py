@@ -221,6 +221,13 @@ def bench_project(name: str, root: Path, repeat: int, scratch: Path) -> None:
         ("peak RSS, cold audit (median)", rss_mb, RSS_MB, " MB"),
     ]
     report(name, files, rows, checks)
+    warn_failed(cold, cached)
+
+
+def warn_failed(*audits: Runs) -> None:
+    codes = sorted({code for runs in audits for code in runs.codes} - {0, 1})
+    if codes:
+        print(f"!! the audit exited with {codes} (an error): its figures above are not valid")
 
 
 def bench_stdlib(repeat: int, scratch: Path) -> None:
@@ -248,6 +255,7 @@ def bench_stdlib(repeat: int, scratch: Path) -> None:
         ("peak RSS, cold audit (median)", statistics.median(cold.rss) / MB, STDLIB_RSS_MB, " MB"),
     ]
     report(f"stdlib ({source})", files, rows, checks)
+    warn_failed(cold)
 
 
 def isolate(scratch: Path) -> None:
