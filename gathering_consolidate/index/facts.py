@@ -35,7 +35,7 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from ..semantic import frameworks
+from ..semantic import annotations, frameworks
 from ..semantic import imports as semantic_imports
 from ..semantic.context import ParsedModule
 
@@ -49,7 +49,6 @@ _DEPENDS = frozenset({"fastapi.Depends", "fastapi.params.Depends", "fastapi.Secu
 _CACHE_DECORATORS = frozenset(
     {"functools.cache", "functools.lru_cache", "functools.cached_property", "cached_property"}
 )
-_OPTIONAL = frozenset({"typing.Optional", "Optional"})
 #: The expression children to walk for calls, by node type (faster than `ast.iter_child_nodes`).
 _CHILDREN: dict[type, tuple[str, ...]] = {
     ast.BinOp: ("left", "right"),
@@ -67,46 +66,10 @@ _CHILDREN: dict[type, tuple[str, ...]] = {
     ast.IfExp: ("test", "body", "orelse"),
     ast.Slice: ("lower", "upper", "step"),
 }
-_CONTAINERS = frozenset(
-    {
-        "list",
-        "List",
-        "set",
-        "Set",
-        "frozenset",
-        "FrozenSet",
-        "tuple",
-        "Tuple",
-        "deque",
-        "Sequence",
-        "MutableSequence",
-        "Iterable",
-        "Collection",
-        "Queue",
-        "LifoQueue",
-        "PriorityQueue",
-        "SimpleQueue",
-        "dict",
-        "Dict",
-        "Mapping",
-        "MutableMapping",
-        "defaultdict",
-        "DefaultDict",
-        "OrderedDict",
-    }
-)
-_MAPPINGS = (
-    "dict",
-    "Dict",
-    "Mapping",
-    "MutableMapping",
-    "defaultdict",
-    "DefaultDict",
-    "OrderedDict",
-)
-_ITERATORS = frozenset(
-    {"Iterator", "Generator", "Iterable", "AsyncIterator", "AsyncGenerator", "AsyncIterable"}
-)
+#: Typed containers and generator results (semantic/annotations.py).
+_CONTAINERS = annotations.SEQUENCES | annotations.MAPPINGS
+_MAPPINGS = tuple(annotations.MAPPINGS)
+_ITERATORS = annotations.ITERATORS
 _ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated", "Annotated"})
 _TYPE_OF = frozenset({"type", "typing.Type", "Type"})
 #: Literal and comprehension expressions -> the builtin type they build.
@@ -386,26 +349,12 @@ class _Collector:
     def annotation(self, node: ast.AST | None) -> Value:
         """The instance type an annotation promises: `X`, `X | None`, `Optional[X]`, `"X"`,
         `Annotated[X, ...]`, `X[...]` (generic); unions of several types are unknown."""
+        node = annotations.core(node)  # strings, `X | None`, Optional, Annotated, ... peeled
         if node is None:
             return None
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            try:
-                node = ast.parse(node.value, mode="eval").body
-            except SyntaxError:
-                return None
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
-            members = [m for m in _union_members(node) if not _is_none(m)]
-            return self.annotation(members[0]) if len(members) == 1 else None
         if isinstance(node, ast.Subscript):
             base = self.resolve_dotted(node.value)
             inner = node.slice
-            if base in _OPTIONAL:
-                return self.annotation(inner)
-            if base in _ANNOTATED and isinstance(inner, ast.Tuple) and inner.elts:
-                return self.annotation(inner.elts[0])
-            if base in ("typing.Union", "Union") and isinstance(inner, ast.Tuple):
-                members = [m for m in inner.elts if not _is_none(m)]
-                return self.annotation(members[0]) if len(members) == 1 else None
             if base in _TYPE_OF:  # type[X]: the class itself
                 target = self.resolve_dotted(inner)
                 return ("name", target) if target is not None else None
@@ -1039,26 +988,6 @@ def _single_name(targets: list[ast.expr]) -> str | None:
     return None
 
 
-def _union_members(node: ast.AST) -> list[ast.AST]:
-    """`A | B | C` -> [A, B, C], without recursion (a long union is a deep left-nested tree)."""
-    members: list[ast.AST] = []
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, ast.BinOp) and isinstance(current.op, ast.BitOr):
-            stack.append(current.right)
-            stack.append(current.left)
-        else:
-            members.append(current)
-    return members
-
-
-def _is_none(node: ast.AST) -> bool:
-    return (isinstance(node, ast.Constant) and node.value is None) or (
-        isinstance(node, ast.Name) and node.id == "None"
-    )
-
-
 def _has_call(node: ast.AST) -> bool:
     while isinstance(node, ast.Attribute):
         node = node.value
@@ -1140,7 +1069,7 @@ def _guard_keys(test: ast.AST, scope: _Scope | None, module: str) -> tuple[str, 
         isinstance(test, ast.Compare)
         and len(test.ops) == 1
         and isinstance(test.ops[0], (ast.Is, ast.Eq))
-        and _is_none(test.comparators[0])
+        and annotations.is_none(test.comparators[0])
     ):
         subject = test.left
     elif (

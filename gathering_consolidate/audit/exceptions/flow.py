@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...config import load_rule_data, path_matches
-from ...semantic import frameworks, imports
+from ...semantic import annotations, frameworks, imports
 from ..base import FileContext
 from . import helpers
 
@@ -46,68 +46,11 @@ Value = tuple[Any, ...] | None
 
 _BUILTIN_NAMES = frozenset(dir(builtins))
 _MODULE_SCOPE = "<module>"
-#: Generic annotations that stand for their (first) argument: `Optional[X]` is an X.
-_UNWRAP = frozenset(
-    {
-        "Optional",
-        "Annotated",
-        "Final",
-        "ClassVar",
-        "Awaitable",
-        "Coroutine",
-        "ContextManager",
-        "AbstractContextManager",
-        "AsyncContextManager",
-        "AbstractAsyncContextManager",
-        "Required",
-        "NotRequired",
-        "ReadOnly",
-    }
-)
-#: Containers whose items (`x[i]`, `x.get()`, `x.pop()`, `for item in x`) are their argument:
-#: `queue.LifoQueue[Connection]`, `list[Client]`, `Iterator[Connection]` (a generator that a
-#: `@contextmanager` turns into a `with ... as conn`).
-_SEQUENCES = frozenset(
-    {
-        "list",
-        "List",
-        "set",
-        "Set",
-        "frozenset",
-        "FrozenSet",
-        "deque",
-        "Deque",
-        "Sequence",
-        "MutableSequence",
-        "Collection",
-        "Iterable",
-        "Iterator",
-        "Generator",
-        "AsyncIterable",
-        "AsyncIterator",
-        "AsyncGenerator",
-        "Queue",
-        "LifoQueue",
-        "PriorityQueue",
-        "SimpleQueue",
-        "AbstractSet",
-        "MutableSet",
-    }
-)
-#: Mappings: their items are the values (`Mapping[str, Client]`).
-_MAPPINGS = frozenset(
-    {
-        "dict",
-        "Dict",
-        "Mapping",
-        "MutableMapping",
-        "defaultdict",
-        "DefaultDict",
-        "OrderedDict",
-        "ChainMap",
-        "WeakValueDictionary",
-    }
-)
+#: Containers whose items are their argument (`list[Client]`, `Iterator[Connection]`, a
+#: generator that `@contextmanager` turns into a `with ... as conn`) and mappings (items are the
+#: values): semantic/annotations.py.
+_SEQUENCES = annotations.SEQUENCES | annotations.ITERATORS
+_MAPPINGS = annotations.MAPPINGS
 _LITERALS = {
     ast.JoinedStr: "str",
     ast.List: "list",
@@ -309,14 +252,6 @@ def _children(node: ast.AST) -> list[ast.AST]:
     return out
 
 
-def _tail(expr: ast.AST) -> str:
-    if isinstance(expr, ast.Attribute):
-        return expr.attr
-    if isinstance(expr, ast.Name):
-        return expr.id
-    return ""
-
-
 def _segment(lines: list[str], node: ast.AST) -> str | None:
     """The source of a node from the file's lines (no re-splitting of the whole source)."""
     start, end = node.lineno, node.end_lineno or node.lineno
@@ -404,26 +339,14 @@ class _Collector:
 
     def annotation(self, expr: ast.AST | None, scope: _Scope) -> Ref:
         """An instance of what an annotation names: `X`, `X | None`, `Optional[X]`,
-        `Annotated[X, ...]`, `X[...]` (generic), `"X"`."""
+        `Annotated[X, ...]`, `X[...]` (generic), `"X"` (semantic/annotations.py peels the
+        wrappers); a typed container keeps what its items are."""
+        expr = annotations.core(expr)
         if expr is None:
             return None
-        if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
-            try:
-                expr = ast.parse(expr.value, mode="eval").body
-            except SyntaxError:
-                return None
-        if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):
-            left, right = expr.left, expr.right
-            if isinstance(left, ast.Constant) and left.value is None:
-                return self.annotation(right, scope)
-            if isinstance(right, ast.Constant) and right.value is None:
-                return self.annotation(left, scope)
-            return None
         if isinstance(expr, ast.Subscript):
-            tail = _tail(expr.value)
-            args = expr.slice.elts if isinstance(expr.slice, ast.Tuple) else [expr.slice]
-            if tail in _UNWRAP and args:
-                return self.annotation(args[-1] if tail == "Coroutine" else args[0], scope)
+            tail = annotations.tail(expr.value)
+            args = annotations.arguments(expr)
             container = self.ref(expr.value, scope)
             if container is not None and args and (tail in _SEQUENCES or tail in _MAPPINGS):
                 kind = "map" if tail in _MAPPINGS else "seq"
