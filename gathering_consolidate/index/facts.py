@@ -335,15 +335,12 @@ class _Collector:
     def resolve_dotted(self, node: ast.AST) -> str | None:
         """A Name/Attribute chain resolved through imports and module names, for decorators and
         annotations (no local variables)."""
-        parts: list[str] = []
-        while isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-            node = node.value
-        if not isinstance(node, ast.Name):
+        parts = semantic_imports.dotted(node)
+        if parts is None:
             return None
-        head = self.global_name(node.id)
+        head = self.global_name(parts[0])
         assert head is not None
-        return ".".join([head[1], *reversed(parts)])
+        return ".".join([head[1], *parts[1:]])
 
     # -- values ------------------------------------------------------------------------------
     def annotation(self, node: ast.AST | None) -> Value:

@@ -141,14 +141,7 @@ class ParsedModule:
         """Resolve a `Name`/`Attribute` chain through the file's imports:
         with `from datetime import datetime`, `datetime.utcnow` -> `datetime.datetime.utcnow`.
         Names not bound by an import resolve to themselves (`foo.bar`); other shapes to None."""
-        parts: list[str] = []
-        while isinstance(expr, ast.Attribute):
-            parts.append(expr.attr)
-            expr = expr.value
-        if not isinstance(expr, ast.Name):
-            return None
-        head = self.imports.get(expr.id, expr.id)
-        return ".".join([head, *reversed(parts)])
+        return imports.qualify(expr, self.imports)
 
     def snippet(self, node: ast.AST) -> str:
         start = getattr(node, "lineno", 1)

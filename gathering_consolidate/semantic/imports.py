@@ -55,6 +55,17 @@ def table(nodes: Iterable[ast.Import | ast.ImportFrom], package: str) -> dict[st
     return found
 
 
+def qualify(expr: ast.AST, table: dict[str, str]) -> str | None:
+    """A `Name`/`Attribute` chain with its head resolved through an import table (`table`:
+    local name -> qualified name): with `from datetime import datetime`,
+    `datetime.utcnow` -> `datetime.datetime.utcnow`. A head no import binds stays as written;
+    other shapes give None."""
+    parts = dotted(expr)
+    if parts is None:
+        return None
+    return ".".join([table.get(parts[0], parts[0]), *parts[1:]])
+
+
 def dotted(expr: ast.AST) -> list[str] | None:
     """`a.b.c` as `["a", "b", "c"]`; None for anything but a name or an attribute chain."""
     parts: list[str] = []

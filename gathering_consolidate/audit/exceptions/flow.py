@@ -301,13 +301,7 @@ class _Collector:
 
     def qualify(self, expr: ast.AST) -> str | None:
         """`FileContext.qualified_name`, with the imports seen so far."""
-        parts: list[str] = []
-        while isinstance(expr, ast.Attribute):
-            parts.append(expr.attr)
-            expr = expr.value
-        if not isinstance(expr, ast.Name):
-            return None
-        return ".".join([self.imports.get(expr.id, expr.id), *reversed(parts)])
+        return imports.qualify(expr, self.imports)
 
     # -- references ----------------------------------------------------------------------------
     def ref(self, expr: ast.AST, scope: _Scope) -> Ref:
