@@ -10,7 +10,8 @@ not exist); self-referencing aliases (`x = x`, `from . import x` inside x, `impo
 inside a, `class C(C)`); conditional imports; deep attribute chains (a class whose attribute is an
 instance of itself, fluent chains of up to 150 calls); recursive and mutually recursive functions
 across modules; classes inheriting in cycles through aliases and re-exports; FastAPI routes with
-`Depends(...)` (and dependency cycles); broad handlers around calls into all of this; SQL built
+`Depends(...)` (and dependency cycles); attribute, factory and parameter types that refer back
+to themselves; broad handlers around calls into all of this; SQL built
 with f-strings, `%` and recursion; imports that resolve to nothing; now and then a file that does
 not parse.
 
@@ -143,8 +144,9 @@ class Project:
 
 
 class _Builder:
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, scale: int = 1):
         self.seed = seed
+        self.scale = scale
         self.rng = random.Random(seed)
         self.top = self.rng.choice(TOPS)
         self.modules: dict[str, Module] = {}
@@ -217,7 +219,7 @@ class _Builder:
 
     # -- the tree ------------------------------------------------------------------------------
     def tree(self) -> None:
-        target = self.rng.randint(3, 12)
+        target = self.rng.randint(3, 12 * self.scale)
         self.modules[self.top] = Module(self.top, True)
         while len(self.modules) < target:
             parent = self.rng.choice(self.packages())
@@ -803,6 +805,73 @@ app_<<n>>.include_router(router_<<n>>)
             helper=helper,
         )
 
+    def feat_inference_cycles(self) -> None:
+        """Types the analyses infer that point back at themselves: attributes assigned from
+        recursive factories and from each other, a module singleton, parameters typed from
+        callers that call each other, a `Depends` provider returning the holder, an `Any` hop."""
+        module = self.leaf()
+        n = self.uid()
+        module.needs_log = True
+        module.body += _code(
+            """
+import time as time_<<n>>
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+inference_router_<<n>> = APIRouter()
+
+
+def make_<<n>>():
+    return make_<<n>>()
+
+
+def factory_<<n>>():
+    return Holder<<n>>()
+
+
+class Holder<<n>>:
+    def __init__(self, db=None):
+        self.db = make_<<n>>()
+        self.svc = factory_<<n>>()
+        self.a = self.b = db
+        self.a = self.b
+        self.b = self.a
+        self.me = self.me
+
+    def run(self, value):
+        return self.svc.run(value)
+
+    def query(self, sql):
+        return self.a.b.db.execute(sql)
+
+
+holder_<<n>> = Holder<<n>>()
+holder_<<n>>.svc = holder_<<n>>
+
+
+def pass_a_<<n>>(svc, depth):
+    return pass_b_<<n>>(svc.me, depth - 1)
+
+
+def pass_b_<<n>>(svc: Any, depth):
+    time_<<n>>.sleep(0.01)
+    svc.db.execute(f"SELECT {depth}")
+    return pass_a_<<n>>(svc.svc, depth)
+
+
+@inference_router_<<n>>.get("/holder")
+async def holder_route_<<n>>(svc=Depends(factory_<<n>>)):
+    try:
+        return pass_a_<<n>>(svc, 3)
+    except Exception:
+        log.warning("holder failed")
+        return holder_<<n>>.run(svc)
+
+""",
+            n=n,
+        )
+
     def feat_sql(self) -> None:
         """SQL built with f-strings, `%`, joins, recursion and alias cycles, passed to `execute`."""
         module = self.leaf()
@@ -923,6 +992,7 @@ def stamp_<<n>>(key):
         ("inherit_cycle", 0.4),
         ("routes", 0.4),
         ("sql", 0.4),
+        ("inference_cycles", 0.3),
         ("guarded_calls", 0.6),
         ("unresolvable", 0.25),
         ("datetime_state", 0.25),
@@ -932,7 +1002,7 @@ def stamp_<<n>>(key):
     def build(self) -> Project:
         self.tree()
         for name, chance in self.FEATURES:
-            repeats = sum(self.rng.random() < chance for _ in range(2))
+            repeats = sum(self.rng.random() < chance for _ in range(2 * self.scale))
             feature: Callable[[], None] = getattr(self, f"feat_{name}")
             if name == "same_name" and not any(m.dotted.count(".") for m in self.leaves()):
                 continue
@@ -954,8 +1024,10 @@ def stamp_<<n>>(key):
         )
 
 
-def generate(seed: int) -> Project:
-    return _Builder(seed).build()
+def generate(seed: int, scale: int = 1) -> Project:
+    """The project of `seed`; `scale` multiplies the module count and feature repeats (the test
+    uses 1; larger scales are for exploring by hand)."""
+    return _Builder(seed, scale).build()
 
 
 ISSUE_EVENT_BUS = """class EventBus:

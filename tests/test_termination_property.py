@@ -196,7 +196,6 @@ def test_audit_terminates_without_internal_error(case: str, tmp_path: Path) -> N
     assert report["summary"]["files"]["ok"] == audited, f"{report['summary']['files']}{where}"
 
 
-@pytest.mark.slow  # 8 codemods x 9 cases: about 2 minutes on the shared 2-core machine
 @pytest.mark.parametrize("case", _params(CODEMOD_CASES, KNOWN_CODEMOD_FAILURES))
 def test_every_codemod_dry_run_terminates(case: str, tmp_path: Path, codemods: list[str]) -> None:
     project = _project(case)
