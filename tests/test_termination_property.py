@@ -1,18 +1,20 @@
 """Every audit and every codemod terminates on hostile package graphs (issue 9, point 2).
 
-Seeded random projects (`tests/_package_generator.py`: re-export graphs, a name re-exported under
-its submodule's name, import cycles, star imports and `__all__`, self-referencing aliases,
-conditional imports, deep attribute chains, recursion, inheritance cycles through aliases, FastAPI
-`Depends` routes, broad handlers, built SQL) and three hand-written cases (the issue's reproduction,
-a 200-module re-export chain, a 50-deep nested package chain) go through the CLI in a subprocess with
-a hang detector (60 s; not a speed test). The audit must exit 0 or 1 with no internal error and
-account for every file; each codemod's dry run must exit 0 or 1, print no traceback and write
-nothing.
+Seeded random projects (`tests/_package_generator.py`: re-export graphs and rings, a name
+re-exported under its submodule's name, import cycles, star imports and `__all__`, self-referencing
+aliases, conditional imports, deep attribute and fluent chains, recursion, inheritance cycles
+through aliases, types that refer back to themselves, FastAPI `Depends` routes, broad handlers,
+built SQL, unresolvable imports, files that do not parse) and four hand-written cases (the issue's
+reproduction, a 200-module re-export chain, a 50-deep nested package, a 1000-long attribute chain)
+go through the CLI in a subprocess with a hang detector (60 s, `GC_PROPERTY_HANG_S`; not a speed
+test). The audit must exit 0 or 1 with no internal error and account for every file (audited, or
+reported as failed when it does not parse). Each codemod's dry run must exit 0 or 1, print no
+traceback, write nothing and name every file the audit could not analyse.
 
 `GC_PROPERTY_SEEDS=200` runs seeds 0..199 (default 25); `GC_PROPERTY_SEEDS=7,42` runs those seeds.
-Codemods run on every fifth seed and on two hand-written cases. `GC_PROPERTY_HANG_S` changes the
-60 s bound. A failing seed prints its tree; to
-get it on disk: `python tests/_package_generator.py SEED DIR`.
+Codemods run on every fifth seed, the first seed with a broken file and three hand-written cases.
+A failing case prints its tree; to get a seed's tree on disk:
+`python tests/_package_generator.py SEED DIR`.
 """
 
 from __future__ import annotations
