@@ -32,7 +32,7 @@ import secrets
 import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .config import rules_dir
 from .safeio import write_atomic
@@ -41,7 +41,6 @@ from .version import __version__
 if TYPE_CHECKING:
     from .config import Config
     from .model import Finding
-    from .project import FileResult
 
 __all__ = ["ENV_VAR", "AuditCache", "pickle_fast", "user_cache_dir"]
 
@@ -49,6 +48,12 @@ __all__ = ["ENV_VAR", "AuditCache", "pickle_fast", "user_cache_dir"]
 ENV_VAR = "GATHERING_CONSOLIDATE_CACHE_DIR"
 
 _FORMAT = 4
+
+
+class Cacheable(Protocol):
+    """A per-file result the cache can store (`project.FileResult`): it gives the form to keep."""
+
+    def for_cache(self) -> Any: ...
 
 
 @functools.cache
@@ -203,7 +208,7 @@ class AuditCache:
 
     def __init__(self, config: Config, rules: Iterable[str], enabled: bool):
         self.enabled = enabled
-        self.files: dict[str, tuple[str, FileResult]] = {}
+        self.files: dict[str, tuple[str, Cacheable]] = {}
         self.project: dict[str, tuple[str, list[Finding]]] = {}
         self.dirty = False
         if not enabled:
