@@ -460,7 +460,7 @@ def _print_refusal_summary(err: Console, plan, verbose: bool) -> None:
 
 sql_app = typer.Typer(
     name="sql",
-    help="Dynamic SQL sites: approve reviewed ones in the allowlist.",
+    help="Dynamic SQL sites: list them all, approve reviewed ones in the allowlist.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -494,6 +494,35 @@ def sql_approve(
     state = "approved" if approval.added else "already approved"
     print(f"{state}: {ref.path}:{ref.line} {ref.function} ({ref.fingerprint}, was {ref.verdict})")
     print(f"allowlist: {approval.allowlist}")
+
+
+@sql_app.command("sites")
+def sql_sites(
+    path: Annotated[Path, typer.Argument(help="The project (or file) to list.")] = Path("."),
+    output_format: Annotated[
+        Format, typer.Option("--format", "-f", help="Output format.")
+    ] = Format.text,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the list to FILE.")
+    ] = None,
+) -> None:
+    """List every dynamic SQL site that reaches a sink, safe ones included: location, sink,
+    slots (expression, kind, origin) and verdict. A report, not a gate: exit 0, 2 error."""
+    from .report import sql_sites as sites_report
+    from .sql.listing import list_sites
+
+    try:
+        sites = list_sites(path)
+    except (ConfigError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    if output_format is Format.json:
+        text = sites_report.render_json(sites)
+    else:
+        text = sites_report.render_text(sites)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        _write_report(output, text)
 
 
 def _parse_value(text: str) -> object:

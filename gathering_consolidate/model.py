@@ -132,6 +132,9 @@ class AuditResult:
     cache_hits: int = 0
     errors: tuple[str, ...] = ()  # internal errors of checks: a bug in this tool, exit code 2
     requires_python: str | None = None  # the target's `requires-python`, when it declares one
+    #: What project checks list besides their findings, by key (`sql_sites`: every dynamic SQL
+    #: site with its verdict, safe ones included): frozen, picklable records.
+    listings: tuple[tuple[str, tuple[Any, ...]], ...] = ()
 
     @property
     def failed_files(self) -> tuple[FileOutcome, ...]:

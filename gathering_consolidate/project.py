@@ -573,6 +573,7 @@ def _audit_sources(
         for p in sorted(results)
         if results[p].outcome.status is Status.OK
     )
+    listings: dict[str, tuple[Any, ...]] = {}
     for check_cls in project_checks:
         key = check_cls.collector_key()
         try:
@@ -583,17 +584,23 @@ def _audit_sources(
             continue
         state = hashlib.sha256((tree_state + extra).encode()).hexdigest()
         cached = store.project.get(check_cls.id)
-        if cached is not None and cached[0] == state:
+        wants_listing = bool(check.listing_key) and check.listing_key not in listings
+        if cached is not None and cached[0] == state and (len(cached) > 2 or not wants_listing):
             produced = cached[1]
+            listed = cached[2] if len(cached) > 2 else ()
         else:
             facts = {p: f[key] for p, r in results.items() if key in (f := r.all_facts())}
             try:
                 produced = list(check.finish(facts, project))
+                listed = tuple(check.listing(facts, project)) if wants_listing else ()
             except Exception:  # consolidate: ignore[EXC001] a check's crash becomes an internal error with its traceback (exit 2)
                 errors.append(_internal_error(check_cls.id, "<project>"))
                 continue
-            store.project[check_cls.id] = (state, produced)
+            entry = (state, produced, listed) if wants_listing else (state, produced)
+            store.project[check_cls.id] = entry  # type: ignore[assignment]
             store.dirty = True
+        if wants_listing:
+            listings[check.listing_key] = tuple(listed)
         findings.extend(f for f in produced if config.rule_enabled(f.rule, f.location.path))
     store.save()
 
@@ -613,6 +620,7 @@ def _audit_sources(
         cache_hits=len(sources) - len(misses),
         errors=tuple(errors),
         requires_python=requires_python,
+        listings=tuple(sorted(listings.items())),
     )
 
 

@@ -148,6 +148,15 @@ class ProjectCheck(Check):
     def finish(self, facts: Mapping[str, Any], project: ProjectContext) -> Iterable[Finding]:
         raise NotImplementedError
 
+    #: The key of the records `listing` returns (say `sql_sites`): checks sharing a key list them
+    #: once per run; they end up in `AuditResult.listings` and the JSON output.
+    listing_key: ClassVar[str] = ""
+
+    def listing(self, facts: Mapping[str, Any], project: ProjectContext) -> Iterable[Any]:
+        """Records of what the check saw besides its findings (frozen, picklable dataclasses),
+        computed right after `finish` and cached with its findings."""
+        return ()
+
     def cache_inputs(self, project: ProjectContext) -> str:
         """What `finish` reads besides the collected facts (a rules file in the target, say), as
         text that changes when it changes: part of the cache key of the project-wide results."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..audit import family_summaries
 from ..model import AuditResult, Finding, Status, SuppressionKind
+from ..sql.listing import sorted_sites
 from ..version import __version__
 
 SCHEMA_VERSION = 1
@@ -83,6 +84,10 @@ def audit_to_dict(result: AuditResult) -> dict[str, Any]:
             if f.status is not Status.OK
         ],
         "errors": list(result.errors),
+        # Every dynamic SQL site reaching a sink, safe ones included ([] without the SQL family).
+        "sql_sites": [
+            s.as_dict() for s in sorted_sites(dict(result.listings).get("sql_sites", ()))
+        ],
     }
 
 

@@ -8,7 +8,8 @@ is decided later (`is_sink`), so the per-file facts do not depend on configurati
 
 For each candidate the template (literal text and holes) is classified with `classify` and each
 hole's value is traced with the rules of `origins`. Sites whose every hole is code-chosen are safe
-by construction and are not recorded at all.
+by construction: they are recorded too, so `sql sites` can list every site, but no check reports
+them (the analysis gives them the verdict `safe`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from .origins import (
     Env,
     Origin,
     collect_classes,
-    is_safe,
 )
 
 # -- facts (picklable, cached with the file) ---------------------------------------------------
@@ -1698,7 +1698,7 @@ class FileAnalysis:
         for slot in slots:
             if slot not in unique:
                 unique.append(slot)
-        if not unique or all(is_safe(s.origins) for s in unique):
+        if not unique:
             return None
         qual, method, attribute = self._call_names(call)
         span = set(range(call.lineno, (call.end_lineno or call.lineno) + 1)) | lines
@@ -1839,6 +1839,16 @@ def _sql_arguments(call: ast.Call) -> list[tuple[int, ast.AST]]:
 
 
 def _items_receiver(iterable: ast.AST) -> ast.AST | None:
+    """The mapping `d` of `d.items()`, also inside `sorted(...)`, `list(...)` and the like, so
+    that `for key, value in sorted(d.items())` binds `key` to the keys and `value` to the values
+    (not both to keys and values: a value's origin would be reported for a column name)."""
+    while (
+        isinstance(iterable, ast.Call)
+        and isinstance(iterable.func, ast.Name)
+        and iterable.func.id in ("sorted", "list", "tuple", "reversed")
+        and len(iterable.args) == 1
+    ):
+        iterable = iterable.args[0]
     if (
         isinstance(iterable, ast.Call)
         and isinstance(iterable.func, ast.Attribute)

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from ...model import Applicability, Finding, Fix, Location, Severity, fingerprint
 from ...sql import allowlist as allowlist_mod
 from ...sql.kinds import IDENTIFIER, ORDER_OR_LIMIT, SET_CLAUSE, VALUE, WHERE_FRAGMENT
+from ...sql.listing import SiteReport, SlotReport
 from ...sql.origins import PARAMETER, REQUEST, SAFE, ClassIndex, Origin, resolve, worst
 from ...sql.sites import DEFAULT_SINKS, Candidate, FileAnalysis, FileFacts, sink_matcher
 from ..base import FileContext, Option, ProjectCheck, ProjectContext
@@ -51,6 +52,7 @@ class SqlCheck(ProjectCheck):
     """Base of the SQL checks: shared collector, options and analysis."""
 
     collector: ClassVar[str] = "sql.sites"
+    listing_key: ClassVar[str] = "sql_sites"
     OPTIONS: ClassVar[Mapping[str, Option]] = OPTIONS
 
     @classmethod
@@ -76,6 +78,12 @@ class SqlCheck(ProjectCheck):
     def analysis(self, facts: Mapping[str, Any], project: ProjectContext) -> Analysis:
         key = f"sql.analysis:{sorted(self.options['sinks'])}:{self.options['allowlist']}"
         return project.memoized(key, lambda: analyse(facts, project, self.options))
+
+    def listing(self, facts: Mapping[str, Any], project: ProjectContext) -> list[SiteReport]:
+        """Every dynamic SQL site reaching a sink, safe ones included (`sql sites`)."""
+        analysis = self.analysis(facts, project)
+        reports = [site_report(s) for s in (*analysis.sites, *analysis.safe)]
+        return sorted(reports, key=lambda r: (r.path, r.line, r.sql))
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,7 @@ class Analysis:
     stale: tuple[allowlist_mod.Entry, ...]
     problems: tuple[tuple[int, str], ...]
     allowlist_path: str
+    safe: tuple[Site, ...] = ()  # sites safe by construction: listed (`sql sites`), not reported
 
 
 def slot_verdict(kind: str, origin: Origin) -> str:
@@ -149,6 +158,7 @@ def analyse(
     allowlist_path = str(options["allowlist"])
     allowlist = allowlist_mod.read(Path(project.root) / allowlist_path)
     sites: list[Site] = []
+    safe: list[Site] = []
     used: set[int] = set()
     for path in sorted(files):
         for candidate in files[path].candidates:
@@ -160,6 +170,7 @@ def analyse(
             slots = tuple(_resolve_slot(s, classes) for s in candidate.slots)
             verdict = max((s.verdict for s in slots), key=_ORDER.__getitem__, default=SAFE_VERDICT)
             if verdict == SAFE_VERDICT:
+                safe.append(Site(candidate, slots, verdict, None))
                 continue
             entry = allowlist.match(candidate.path, candidate.symbol, candidate.site_fingerprint)
             if entry is not None:
@@ -170,7 +181,7 @@ def analyse(
         for e in allowlist.entries
         if id(e) not in used and (e.path in files or not (Path(project.root) / e.path).exists())
     )
-    return Analysis(tuple(sites), stale, allowlist.problems, allowlist_path)
+    return Analysis(tuple(sites), stale, allowlist.problems, allowlist_path, tuple(safe))
 
 
 def _wrappers(files: Iterable[FileFacts], is_sink: Any) -> set[tuple[str, int]]:
@@ -196,6 +207,30 @@ def _resolve_slot(slot: Any, classes: ClassIndex) -> ResolvedSlot:
     origin = worst(origins)
     return ResolvedSlot(
         slot.expr, slot.kind, slot.quoted, origin, slot_verdict(slot.kind, origin), slot.element_of
+    )
+
+
+def site_report(site: Site) -> SiteReport:
+    """The plain record of a site for `sql sites` and the JSON `sql_sites` section."""
+    candidate, entry = site.candidate, site.approved_by
+    return SiteReport(
+        path=candidate.path,
+        line=candidate.line,
+        function=candidate.symbol,
+        sink=candidate.call,
+        statement=candidate.statement,
+        verdict=site.verdict,
+        allowlisted=entry is not None,
+        slots=tuple(
+            SlotReport(
+                s.expr, s.kind, s.quoted, s.origin.kind, s.origin.detail, s.verdict, s.element_of
+            )
+            for s in site.slots
+        ),
+        fingerprint=site.fingerprint,
+        sql=candidate.shape,
+        reviewer=entry.reviewer if entry is not None else "",
+        reason=entry.reason if entry is not None else "",
     )
 
 

@@ -25,8 +25,9 @@ class SqlNeedsReview(SqlCheck):
     Not reported: names drawn from or checked against a hardcoded collection (`SORTABLE[key]`,
     `if col not in ALLOWED: raise`), module and class constants, route parameters typed with a
     `Literal` or an `Enum`, a parameter whose callers in the same module all pass constants, and
-    keys of a pydantic model that ignores or forbids extra keys. Sites fed by request data are
-    SQL001 instead.
+    keys of a pydantic model that ignores or forbids extra keys. The keys of a dict iterated with
+    `.items()` (also inside `sorted(...)`) are traced to the dict's keys, not its values. Sites fed by
+    request data are SQL001 instead.
 
     ## Fix safety
     Unsafe: where a slot is a value of unknown origin, `parameterise-sql` can bind it; names need
@@ -59,6 +60,12 @@ class SqlNeedsReview(SqlCheck):
             @router.get("/runs")
             def runs(order: Literal["created_at", "name"] = "created_at", db=None):
                 return db.execute(f"SELECT * FROM runs ORDER BY {order}")
+        """),
+        Valid("""
+            def update(db, row_id, name, role):
+                changes = {"name": name, "role": role}
+                sets = [f"{column} = %s" for column, value in sorted(changes.items())]
+                db.execute(f"UPDATE t SET {', '.join(sets)} WHERE id = %s", (row_id,))
         """),
     ]
     INVALID = [
