@@ -535,7 +535,20 @@ def _parse_value(text: str) -> object:
         return text
 
 
+def _first_interrupt(signum: int, frame: object) -> None:
+    """Ctrl-C once: unwind (workers are stopped on the way, exit 130). Every later Ctrl-C is
+    ignored, so a second one during the shutdown cannot cut it short and orphan workers."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    if threading.current_thread() is threading.main_thread():
+        import signal
+
+        signal.signal(signal.SIGINT, _first_interrupt)
     try:
         app()
     except KeyboardInterrupt:

@@ -10,8 +10,9 @@ from .helpers import is_test_path
 
 
 class BasicAuthPasswordIgnored(FileCheck):
-    """HTTP Basic credentials are decoded and the user name is trusted, but the password is
-    never checked.
+    """HTTP Basic credentials are decoded and the password is never checked.
+
+    The user name is trusted as it comes.
 
     ## Why is this bad?
     `Authorization: Basic base64(user:password)` proves nothing until the password is verified.

@@ -15,8 +15,7 @@ _PASSWORD_WORDS = frozenset({"password", "passwd", "passphrase", "pwd"})
 
 
 class PasswordHashOfNone(FileCheck):
-    """An optional password is hashed through `str()`, so a missing password becomes the hash
-    of the text `"None"`.
+    """An optional password is hashed through `str()`: a missing one hashes the text `"None"`.
 
     ## Why is this bad?
     `hash_password(str(v))` in a validator of `password: str | None = None` turns an omitted

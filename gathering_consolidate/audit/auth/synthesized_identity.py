@@ -13,8 +13,9 @@ _LOOKUPS = frozenset({"filter", "filter_by", "where", "get_by_email", "get_or_cr
 
 
 class SynthesizedIdentity(FileCheck):
-    """An account is looked up by an email made up from a login name and a fixed domain
-    (`login + "@github.com"`).
+    """An account is looked up by an email made up from a login name and a fixed domain.
+
+    For example `login + "@github.com"`.
 
     ## Why is this bad?
     The made-up address is an identity nobody proved they own. When the OAuth provider gives
