@@ -68,10 +68,7 @@ HAND_WRITTEN = {
 # Cases that still fail, with the reason (a reproduction is in the report that added the entry).
 # They stay xfail(strict=True): when the product is fixed, the entry must go.
 KNOWN_AUDIT_FAILURES: dict[str, str] = {}
-KNOWN_CODEMOD_FAILURES: dict[str, str] = {
-    "deep-1000": "the audit declines pkg/m.py (nested too deeply to analyse, RecursionError in "
-    "EXC001) and 7 of 8 codemods say '0 files would change' (exit 0) without naming it",
-}
+KNOWN_CODEMOD_FAILURES: dict[str, str] = {}
 
 
 def _project(case: str) -> Project:

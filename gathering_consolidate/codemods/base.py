@@ -16,6 +16,7 @@ line ends; the engine writes them back in the file's own encoding and line ends.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import Any, ClassVar
 
 from ..audit.base import Option, dedent
 from ..config import Config
-from ..model import Applicability, AuditResult
+from ..model import Applicability, AuditResult, Status
 
 
 class Refuse(Exception):
@@ -192,17 +193,9 @@ class CodemodProject:
             from ..audit import registry
             from ..project import audit_sources, sources_from_mapping
 
-            config = Config(
-                root=self.config.root,
-                select=key,
-                tiers=self.config.tiers,
-                default_tier=self.config.default_tier,
-                check_options=self.config.check_options,
-                overrides=self.config.overrides,
-                exclude=self.config.exclude,
-                source=self.config.source,
-                python=self.config.python,
-            )
+            # The project's own configuration (tiers and their overrides, options, python),
+            # restricted to the rules the codemod reads.
+            config = dataclasses.replace(self.config, select=key, ignore=())
             stage = f"analysing files ({', '.join(key)})"
             self._audits[key] = audit_sources(
                 sources_from_mapping(self.files),
@@ -215,6 +208,15 @@ class CodemodProject:
         if result.errors:
             raise AnalysisError(key, result.errors)
         return result
+
+    def declined(self) -> list[Skipped]:
+        """The files an audit run for this codemod could not analyse (each with its reason)."""
+        found: dict[str, Skipped] = {}
+        for result in self._audits.values():
+            for outcome in result.files:
+                if outcome.status is not Status.OK and outcome.path in self.files:
+                    found.setdefault(outcome.path, Skipped(outcome.path, outcome.reason or ""))
+        return [found[p] for p in sorted(found)]
 
     def packages(self) -> list[str]:
         """Top-level package directories (those with an `__init__.py`), shortest first."""

@@ -272,6 +272,13 @@ def run_codemod(
     except Exception as exc:  # consolidate: ignore[EXC001] a codemod bug must not lose user files
         produced = [Failed("<project>", f"codemod {codemod.id} crashed: {exc!r}")]
     formats: dict[str, TextFormat] = dict(project.formats)
+    # A file the analysis declined (nested too deeply, ...) is reported, not passed by as
+    # "unchanged".
+    named = {o.path for o in [*outcomes, *produced] if not isinstance(o, Unchanged)}
+    declined = {d.path: d for d in project.declined() if d.path not in named}
+    produced = [o for o in produced if not (isinstance(o, Unchanged) and o.path in declined)]
+    for path, item in sorted(declined.items()):
+        outcomes.append(Skipped(path, f"not analysed: {item.reason}; left as is"))
     changed = [o for o in produced if isinstance(o, Changed)]
     for outcome in produced:
         if isinstance(outcome, Changed):

@@ -492,3 +492,32 @@ def test_the_generated_async_service_repr_hides_the_password(dsn, kept):
     shown = repr(service)
     assert "s3cr3t" not in shown and kept in shown, shown
     assert "s3cr3t" not in str(service)
+
+
+def test_a_file_the_analysis_declines_is_named_not_passed_by(monkeypatch):
+    """The audit a codemod reads may decline a file (nested too deeply to analyse): the codemod
+    reports it as skipped, with the reason, instead of reading it as nothing to change."""
+    from gathering_consolidate.audit.exceptions import flow
+    from gathering_consolidate.codemods.base import CodemodProject, Skipped
+    from gathering_consolidate.codemods.engine import run_codemod
+    from gathering_consolidate.codemods.narrow_except import NarrowExcept
+    from gathering_consolidate.config import load_config
+    from tests.conftest import REPO
+
+    collect = flow.collect
+
+    def declining(ctx):
+        if ctx.path == "app/deep.py":
+            raise RecursionError("maximum recursion depth exceeded")
+        return collect(ctx)
+
+    monkeypatch.setattr(flow, "collect", declining)
+    code = "def f(x):\n    try:\n        return int(x)\n    except Exception:\n        return 0\n"
+    project = CodemodProject(
+        Path("/nonexistent"), load_config(REPO / "tests"), {"app/deep.py": code, "app/ok.py": code}
+    )
+    plan = run_codemod(NarrowExcept({"tier": 0}), project)
+    skipped = [o for o in plan.outcomes if isinstance(o, Skipped)]
+    assert [o.path for o in skipped] == ["app/deep.py"]
+    assert skipped[0].reason.startswith("not analysed: ") and "left as is" in skipped[0].reason
+    assert [c.path for c in plan.changes] == ["app/ok.py"]

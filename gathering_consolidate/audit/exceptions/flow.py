@@ -46,6 +46,8 @@ Value = tuple[Any, ...] | None
 
 _BUILTIN_NAMES = frozenset(dir(builtins))
 _MODULE_SCOPE = "<module>"
+#: Nested parts of one expression followed into a reference (deeper is unknown).
+_MAX_REF_DEPTH = 64
 #: Containers whose items are their argument (`list[Client]`, `Iterator[Connection]`, a
 #: generator that `@contextmanager` turns into a `with ... as conn`) and mappings (items are the
 #: values): semantic/annotations.py.
@@ -304,28 +306,33 @@ class _Collector:
         return imports.qualify(expr, self.imports)
 
     # -- references ----------------------------------------------------------------------------
-    def ref(self, expr: ast.AST, scope: _Scope) -> Ref:
+    def ref(self, expr: ast.AST, scope: _Scope, depth: int = 0) -> Ref:
+        """The symbolic value of an expression; unknown (None) past `_MAX_REF_DEPTH` nested
+        parts (a 1,000-long attribute chain is unknown, not a stack overflow)."""
+        if depth > _MAX_REF_DEPTH:
+            return None
+        deeper = depth + 1
         if isinstance(expr, ast.Name):
             return ("var", expr.id)
         if isinstance(expr, ast.Attribute):
-            base = self.ref(expr.value, scope)
+            base = self.ref(expr.value, scope, deeper)
             return None if base is None else ("attr", base, expr.attr)
         if isinstance(expr, ast.Call):
-            inner = self.ref(expr.func, scope)
+            inner = self.ref(expr.func, scope, deeper)
             return None if inner is None else ("ret", inner)
         if isinstance(expr, ast.Await):
-            return self.ref(expr.value, scope)
+            return self.ref(expr.value, scope, deeper)
         if isinstance(expr, ast.Subscript):
-            inner = self.ref(expr.value, scope)
+            inner = self.ref(expr.value, scope, deeper)
             return None if inner is None else ("item", inner)
         if isinstance(expr, ast.BoolOp):
             for value in expr.values:
-                found = self.ref(value, scope)
+                found = self.ref(value, scope, deeper)
                 if found is not None:
                     return found
             return None
         if isinstance(expr, ast.IfExp):
-            return self.ref(expr.body, scope) or self.ref(expr.orelse, scope)
+            return self.ref(expr.body, scope, deeper) or self.ref(expr.orelse, scope, deeper)
         literal = _LITERALS.get(type(expr))
         if literal is None and isinstance(expr, ast.Constant):
             literal = _CONSTANTS.get(type(expr.value))
