@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import load_rule_data, match_call_pattern, types_for_call
+from .semantic.annotations import LITERAL_TYPES
 
 if TYPE_CHECKING:
     from .config import Config
@@ -88,15 +89,7 @@ _BUILTIN_EXCEPTIONS = frozenset(
 _INERT_BASES = frozenset(
     {"object", "abc.ABC", "typing.Generic", "typing.Protocol", "typing.NamedTuple"}
 )
-_LITERALS: dict[type[ast.AST], str] = {
-    ast.List: "list",
-    ast.ListComp: "list",
-    ast.Dict: "dict",
-    ast.DictComp: "dict",
-    ast.Set: "set",
-    ast.SetComp: "set",
-    ast.Tuple: "tuple",
-}
+_LITERALS = LITERAL_TYPES
 _NOT_EXCEPTION = frozenset({"KeyboardInterrupt", "SystemExit", "GeneratorExit", "BaseException"})
 
 

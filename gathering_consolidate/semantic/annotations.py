@@ -79,6 +79,19 @@ MAPPINGS = frozenset(
 )
 
 
+#: The builtin type of a literal expression (`[...]` is a list, `f"..."` a str).
+LITERAL_TYPES: dict[type[ast.AST], str] = {
+    ast.JoinedStr: "str",
+    ast.List: "list",
+    ast.ListComp: "list",
+    ast.Dict: "dict",
+    ast.DictComp: "dict",
+    ast.Set: "set",
+    ast.SetComp: "set",
+    ast.Tuple: "tuple",
+}
+
+
 def tail(expr: ast.AST) -> str:
     """The last name of `a.b.C` / `C`; "" for anything else."""
     if isinstance(expr, ast.Attribute):
@@ -116,32 +129,41 @@ def arguments(node: ast.Subscript) -> list[ast.expr]:
 def core(node: ast.AST | None) -> ast.AST | None:
     """The annotation with its wrappers peeled (see the module's docstring); None when it names
     no single type (a union of several, `None` alone, a string that does not parse)."""
+    return peel(node)[0]
+
+
+def peel(node: ast.AST | None) -> tuple[ast.AST | None, list[ast.expr]]:
+    """`core(node)` and the metadata of the `Annotated[...]` peeled on the way
+    (`Annotated[Session, Depends(get_db)]` -> `(Session, [Depends(get_db)])`)."""
+    metadata: list[ast.expr] = []
     for _ in range(_MAX_PEEL):
         if node is None or is_none(node):
-            return None
+            return None, metadata
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             try:
                 node = ast.parse(node.value, mode="eval").body
             except SyntaxError:
-                return None
+                return None, metadata
             continue
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
             kept = [m for m in members(node) if not is_none(m)]
             if len(kept) != 1:
-                return None
+                return None, metadata
             node = kept[0]
             continue
         if isinstance(node, ast.Subscript):
             name = tail(node.value)
             args = arguments(node)
             if name in WRAPPERS and args:
+                if name == "Annotated":
+                    metadata.extend(args[1:])
                 node = args[-1] if name == "Coroutine" else args[0]
                 continue
             if name == "Union":
                 kept = [m for m in args if not is_none(m)]
                 if len(kept) != 1:
-                    return None
+                    return None, metadata
                 node = kept[0]
                 continue
-        return node
-    return None
+        return node, metadata
+    return None, metadata

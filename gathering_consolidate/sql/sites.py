@@ -26,6 +26,7 @@ import tokenize
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from ..semantic import annotations as semantic_annotations
 from .origins import (
     ALLOWLISTED,
     ANNOTATED,
@@ -1905,43 +1906,14 @@ def _unwrap_annotation(
     annotation: ast.AST, qualify: Callable[[ast.AST], str | None]
 ) -> ast.AST | None:
     """`Annotated[T, ...]` -> T (None when its metadata is a `Depends`), `T | None` and
-    `Optional[T]` -> T."""
-    node = annotation
-    for _ in range(5):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            try:
-                node = ast.parse(node.value, mode="eval").body
-            except SyntaxError:
-                return node
-            continue
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
-            sides = [s for s in (node.left, node.right) if not _is_none(s)]
-            if len(sides) != 1:
-                return node
-            node = sides[0]
-            continue
-        if isinstance(node, ast.Subscript):
-            head = (qualify(node.value) or "").rsplit(".", 1)[-1]
-            inner = node.slice
-            if head == "Annotated" and isinstance(inner, ast.Tuple) and inner.elts:
-                for meta in inner.elts[1:]:
-                    if isinstance(meta, ast.Call):
-                        name = (qualify(meta.func) or "").rsplit(".", 1)[-1]
-                        if name in ("Depends", "Security"):
-                            return None
-                node = inner.elts[0]
-                continue
-            if head == "Optional":
-                node = inner
-                continue
-            if head == "Union" and isinstance(inner, ast.Tuple):
-                sides = [s for s in inner.elts if not _is_none(s)]
-                if len(sides) == 1:
-                    node = sides[0]
-                    continue
-            return node
-        return node
-    return node
+    `Optional[T]` -> T (semantic/annotations.py); a union of several types stays as written."""
+    core, metadata = semantic_annotations.peel(annotation)
+    for meta in metadata:
+        if isinstance(meta, ast.Call):
+            name = (qualify(meta.func) or "").rsplit(".", 1)[-1]
+            if name in ("Depends", "Security"):
+                return None
+    return core if core is not None else annotation
 
 
 def _is_none(node: ast.AST) -> bool:

@@ -53,16 +53,7 @@ _MAX_REF_DEPTH = 64
 #: values): semantic/annotations.py.
 _SEQUENCES = annotations.SEQUENCES | annotations.ITERATORS
 _MAPPINGS = annotations.MAPPINGS
-_LITERALS = {
-    ast.JoinedStr: "str",
-    ast.List: "list",
-    ast.ListComp: "list",
-    ast.Dict: "dict",
-    ast.DictComp: "dict",
-    ast.Set: "set",
-    ast.SetComp: "set",
-    ast.Tuple: "tuple",
-}
+_LITERALS = annotations.LITERAL_TYPES
 _CONSTANTS = {str: "str", bytes: "bytes", int: "int", float: "float"}
 #: Methods of a container that return one of its items.
 _ITEM_METHODS = frozenset(
