@@ -7,6 +7,7 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ..audit.astutil import is_test_path
 from ..audit.base import Option
 from ..audit.exceptions.helpers import is_logger_receiver
 from ..model import Applicability, Finding
@@ -90,6 +91,7 @@ class NarrowExcept(Codemod):
             " handler from what it protects (`evidence.tier_reason`).",
         ),
         "reraise": Option(False, "Re-raise after the logging in handlers that swallow."),
+        "include-tests": Option(False, "Narrow handlers in test code too (left alone by default)."),
         "max-types": Option(
             3, "Leave a handler whose try body raises more types than this (narrow it by hand)."
         ),
@@ -211,13 +213,25 @@ class NarrowExcept(Codemod):
         ),
         Refuses(
             """
+            def start(job):
+                try:
+                    job.start()
+                except Exception:
+                    pass
+            """,
+            reason="unknown: the tool cannot tell what the try body raises: job.start()",
+            path="app/auth/jobs.py",
+            options={"tier": 0},
+        ),
+        Refuses(
+            """
             def close(conn):
                 try:
                     conn.close()
                 except Exception:
                     pass
             """,
-            reason="unknown: the tool cannot tell what the try body raises: conn.close()",
+            reason="an isolation boundary (a cleanup (`conn.close`) that must not mask",
             path="app/auth/pool.py",
             options={"tier": 0},
         ),
@@ -309,6 +323,23 @@ class NarrowExcept(Codemod):
                     " run isolate-handlers to make it explicit",
                     line,
                     "event-bus dispatch",
+                )
+            elif evidence.get("isolation_boundary"):
+                yield Refused(
+                    path,
+                    f"an isolation boundary ({evidence['isolation_boundary']}): catching"
+                    " everything is its purpose; make it explicit with isolate-handlers"
+                    " (safe_handler) instead of narrowing it",
+                    line,
+                    "isolation boundary",
+                )
+            elif is_test_path(path) and not self.options["include-tests"]:
+                yield Refused(
+                    path,
+                    "test code: a broad handler in a test is usually on purpose"
+                    " (-O include-tests=true narrows it too)",
+                    line,
+                    "test code",
                 )
             elif not types:
                 reason = evidence.get("narrow_reason") or "no exception mapping applies"

@@ -419,7 +419,7 @@ def test_list_documents_every_option():
     one = _migrate("--list", "narrow-except")
     assert one.exit_code == 0
     assert one.stdout.startswith("narrow-except (unsafe): ")
-    assert "\n## Options\n- `-O max-types=3`: " in one.stdout
+    assert "\n## Options\n- `-O include-tests=false`: " in one.stdout
     assert "\n    " not in one.stdout.split("## Options")[0]  # the docstring is dedented
     readme = (REPO / "README.md").read_text()
     for cls in codemod_registry().values():

@@ -231,19 +231,71 @@ def test_reraise_option_variants():
     cases = {
         "pass": (["pass  # ignore"], ["raise  # ignore"]),
         "return": (["return {}"], ["raise"]),
-        "continue": (["log.warning('bad')", "continue"], ["log.warning('bad')", "raise"]),
         "log": (["log.warning('bad')"], ["log.warning('bad')", "raise"]),
     }
     head = (
         "import json\nimport logging\nlog = logging.getLogger(__name__)\n\n"
-        "def load(rows):\n    for raw in rows:\n        try:\n            json.loads(raw)\n"
-        "        except Exception:\n"
+        "def load(raw):\n    try:\n        json.loads(raw)\n    except Exception:\n"
     )
     for name, (body, expected) in cases.items():
-        code = head + "".join(f"            {line}\n" for line in body)
+        code = head + "".join(f"        {line}\n" for line in body)
         after = narrow(code, reraise=True)
-        wanted = "        except ValueError:\n" + "".join(f"            {x}\n" for x in expected)
+        wanted = "    except ValueError:\n" + "".join(f"        {x}\n" for x in expected)
         assert after.endswith(wanted), (name, after)
+
+
+def test_isolation_boundaries_are_left_to_isolate_handlers():
+    """A loop that must survive one item's failure, a wrapper that turns any error into an
+    error result, a cleanup, request middleware: catching everything is their purpose."""
+    loop = """
+        import json
+        import logging
+        log = logging.getLogger(__name__)
+
+        def load(rows):
+            for raw in rows:
+                try:
+                    json.loads(raw)
+                except Exception:
+                    log.warning("bad row")
+                    continue
+    """
+    wrapper = """
+        import json
+
+        def execute_tool(raw):
+            try:
+                return json.loads(raw)
+            except Exception as exc:
+                return {"error": str(exc)}
+    """
+    middleware = """
+        import json
+
+        async def errors(request, call_next):
+            try:
+                return json.loads(await call_next(request))
+            except Exception:
+                return None
+    """
+    for code, words in (
+        (loop, "a loop that must survive one item's failure"),
+        (wrapper, "a wrapper that turns any error into an error result"),
+        (middleware, "request middleware"),
+    ):
+        result = plan(NarrowExcept, {"app/auth/x.py": code})
+        assert not result.changes
+        (refused,) = [o for o in result.outcomes if isinstance(o, Refused)]
+        assert refused.category == "isolation boundary" and words in refused.reason
+
+
+def test_test_code_is_left_alone_unless_asked():
+    files = {"tests/test_x.py": peek()}
+    result = plan(NarrowExcept, files)
+    assert not result.changes
+    (refused,) = [o for o in result.outcomes if isinstance(o, Refused)]
+    assert refused.category == "test code" and "include-tests=true" in refused.reason
+    assert plan(NarrowExcept, files, **{"include-tests": True}).changes
 
 
 def test_reraise_on_a_one_line_handler():

@@ -117,11 +117,12 @@ def original(tmp_path_factory) -> CodemodProject:
 def test_codemods_over_the_standard_library(original, tmp_path):
     config = original.config
 
-    narrowed = run_codemod(NarrowExcept({"tier": 0}), original)
+    narrowed = run_codemod(NarrowExcept({"tier": 0, "include-tests": True}), original)
     assert not narrowed.failures, narrowed.failures[:5]
-    # narrow-except narrows only handlers whose every call is resolved (issue 10): on the
-    # standard library that is a few dozen files (33 on 3.11.7 when written), not hundreds.
-    assert len(narrowed.changes) > 20
+    # narrow-except narrows only handlers whose every call is resolved and that are no
+    # isolation boundary (issue 10): on the standard library, test code included, that is a
+    # few dozen files (29 on 3.11.7 when written), not hundreds.
+    assert len(narrowed.changes) > 15
     allowed = _reported_lines(original)
     problems = []
     for change in narrowed.changes:

@@ -102,6 +102,7 @@ def evidence(item: HandlerAnalysis) -> dict[str, Any]:
         "narrow_to": item.narrow_to,
         "narrow_source": item.narrow_source,
         "dispatch": handler.dispatch,
+        "isolation_boundary": handler.boundary,
         "tier_reason": item.tier_reason,
     }
     if item.narrow_reason:

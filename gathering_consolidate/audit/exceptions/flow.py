@@ -126,6 +126,11 @@ class HandlerFacts:
     dispatch: bool
     snippet: str
     mixed: bool = False  # re-raises on some paths, swallows on others
+    #: Why catching everything is this handler's purpose, when it is ("" otherwise): a loop
+    #: that must survive one item's failure, a wrapper that turns any error into an error
+    #: result, request middleware, a cleanup that must not mask the error. narrow-except leaves
+    #: these to isolate-handlers.
+    boundary: str = ""
     tail: Ref = None  # the callee of the handler's last statement, when it is a call
     body_end: int = 0  # the last line of the handler's body
 
@@ -788,9 +793,26 @@ class _Collector:
             dispatch=dispatch,
             snippet="\n".join(ctx.lines[handler.lineno - 1 : min(end_line, handler.lineno + 40)]),
             mixed=helpers.is_mixed(handler),
+            boundary=self._boundary(handler, try_node, scope, what),
             tail=self._tail_call(handler, scope),
             body_end=handler.end_lineno or handler.lineno,
         )
+
+    def _boundary(
+        self, handler: ast.ExceptHandler, try_node: ast.Try | ast.TryStar, scope: _Scope, what: str
+    ) -> str:
+        if what not in helpers.SWALLOWING:
+            return ""
+        if scope.kind == "function" and "call_next" in scope.params:
+            return "request middleware: any error becomes the response"
+        cleanup = helpers.cleanup_call(try_node)
+        if cleanup is not None:
+            return f"a cleanup (`{cleanup}`) that must not mask the error being handled"
+        if what == "return_error" and helpers.runs_work(scope.qualname.rpartition(".")[2]):
+            return "a wrapper that turns any error into an error result for its caller"
+        if what in ("log_continue", "pass") and _in_loop(try_node, self.ctx.parents):
+            return "a loop that must survive one item's failure"
+        return ""
 
     def _tail_call(self, handler: ast.ExceptHandler, scope: _Scope) -> Ref:
         last = handler.body[-1]
@@ -809,6 +831,21 @@ def _looks_like_type(expr: ast.AST) -> bool:
         or (isinstance(a, ast.Constant) and a.value in (None, Ellipsis))
         for a in args
     )
+
+
+def _in_loop(node: ast.AST, parents: Mapping[ast.AST, ast.AST]) -> bool:
+    """Inside a `for`/`while` body of the same function (bounded walk up the parents)."""
+    current = node
+    for _ in range(64):
+        parent = parents.get(current)
+        if parent is None or isinstance(
+            parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+        ):
+            return False
+        if isinstance(parent, (ast.For, ast.AsyncFor, ast.While)) and current in parent.body:
+            return True
+        current = parent
+    return False
 
 
 def _is_dispatch(try_node: ast.Try | ast.TryStar, scope: _Scope) -> bool:

@@ -438,3 +438,52 @@ def sql_kind(call: ast.Call) -> str:
             return "sql-write"
         return ""
     return "sql" if func.attr in _EXECUTE_METHODS else ""
+
+
+_CLEANUP_WORDS = frozenset(
+    {
+        "close",
+        "aclose",
+        "rollback",
+        "cleanup",
+        "clean_up",
+        "shutdown",
+        "release",
+        "disconnect",
+        "terminate",
+        "kill",
+        "stop",
+        "unlink",
+        "remove",
+        "rmtree",
+        "cancel",
+        "dispose",
+        "untrack",
+    }
+)
+
+
+def cleanup_call(try_node: ast.Try | ast.TryStar) -> str | None:
+    """The call when a try body is one cleanup call (`conn.close()`, `await session.rollback()`,
+    `os.unlink(tmp)`): a failure there must not replace the error being handled."""
+    if len(try_node.body) != 1 or not isinstance(try_node.body[0], ast.Expr):
+        return None
+    value = try_node.body[0].value
+    if isinstance(value, ast.Await):
+        value = value.value
+    if not isinstance(value, ast.Call):
+        return None
+    name = _dotted(value.func)
+    return name if name.rpartition(".")[2] in _CLEANUP_WORDS else None
+
+
+#: Verbs of a function whose job is to run a unit of work it is handed (a tool, a plugin, a
+#: task, a step, an event handler).
+_RUNNING_VERBS = frozenset(
+    {"execute", "run", "invoke", "call", "handle", "dispatch", "process", "perform", "apply"}
+)
+
+
+def runs_work(function_name: str) -> bool:
+    """`_execute`, `run_tool`, `invoke_plugin`, `handle_event`: a runner of handed work."""
+    return any(w in _RUNNING_VERBS for w in function_name.lower().strip("_").split("_"))
