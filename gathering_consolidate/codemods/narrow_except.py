@@ -69,9 +69,13 @@ class NarrowExcept(Codemod):
     its callers, which may become narrowable in turn: the codemod repeats on its own result (up
     to three rounds) so that a second run changes nothing.
 
-    It does not guess, and says why it leaves a handler: no mapping applies, the try body
-    raises `Exception` itself or a class defined inside a function, more than `max-types`
-    types (default 3), an event-bus dispatch site (`isolate-handlers`' job), a re-raising
+    It does not guess, and says why it leaves a handler: a call in the try body (or deep in
+    what it calls) the tool cannot resolve or has no exception mapping for (the reason names
+    it and the `calls` entry that would map it), the try body raises `Exception` itself or a
+    class defined inside a function, more than `max-types` types (default 3), an event-bus
+    dispatch site or an isolation boundary (a loop that must survive one item's failure, a
+    runner that turns any error into an error result, request middleware, a cleanup call:
+    `isolate-handlers`' job), test code (unless `include-tests`), a re-raising
     handler that does work before it re-raises (cleanup that must run for every error), or a
     new name that would clash. Suppressed findings (`# consolidate: ignore[EXC001] ...`,
     `fixme[...]`) are left alone.
