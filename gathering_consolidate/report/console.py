@@ -53,7 +53,9 @@ def render(result: AuditResult, console: Console, *, quiet: bool = False) -> Non
         console.print()
         table = Table(title="Findings by rule and tier", title_justify="left")
         for column in ("Rule", "Name", "Severity", "Tier", "Count"):
-            table.add_column(column, justify="right" if column == "Count" else "left")
+            table.add_column(
+                column, justify="right" if column == "Count" else "left", overflow="fold"
+            )
         counts = Counter((f.rule, f.name, f.severity, f.tier) for f in result.findings)
         for (rule, name, severity, tier), count in sorted(
             counts.items(), key=lambda kv: (kv[0][0], kv[0][3] or 0)
@@ -63,7 +65,7 @@ def render(result: AuditResult, console: Console, *, quiet: bool = False) -> Non
         for summary in family_summaries(result.findings):
             extra = Table(title=summary.title, title_justify="left")
             for column in summary.columns:
-                extra.add_column(column)
+                extra.add_column(column, overflow="fold")  # paths wrap, never cut
             for row in summary.rows[:MAX_TABLE_ROWS]:
                 extra.add_row(*("" if v is None else str(v) for v in row))
             hidden = len(summary.rows) - MAX_TABLE_ROWS
@@ -72,9 +74,9 @@ def render(result: AuditResult, console: Console, *, quiet: bool = False) -> Non
             console.print(extra)
     if problems:
         table = Table(title="Files not audited", title_justify="left")
-        table.add_column("File")
+        table.add_column("File", overflow="fold")
         table.add_column("Outcome")
-        table.add_column("Reason")
+        table.add_column("Reason", overflow="fold")
         for outcome in problems:
             style = "red" if outcome.status is Status.FAILED else "yellow"
             table.add_row(outcome.path, Text(outcome.status.value, style=style), outcome.reason)
