@@ -1393,6 +1393,12 @@ class LibrarySource:
                 namespace = True
         return (None, True) if namespace else None
 
+    def signature(self) -> str:
+        """The installed distributions and versions, as text: part of the cache key of every
+        result that reads this library source (an upgrade changes what the source says)."""
+        installed = sorted({(d.name, d.version) for d in self.distributions.values()})
+        return "libsource:" + ";".join(f"{name}={version}" for name, version in installed)
+
     def describe(self, name: str) -> LibraryFacts | None:
         """What calling `name` (a dotted path: `dbkit.Client.query`) does, from the source of the
         installed library; None for stdlib names and packages not installed."""

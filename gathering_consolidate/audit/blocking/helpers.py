@@ -216,11 +216,7 @@ class AsyncCheck(ProjectCheck):
     def cache_inputs(self, project: ProjectContext) -> str:
         """The installed distributions and versions when a target environment is read: an
         upgrade in it changes what the library source says."""
-        library = project.library
-        if library is None:
-            return ""
-        installed = sorted({(d.name, d.version) for d in library.distributions.values()})
-        return "libsource:" + ";".join(f"{name}={version}" for name, version in installed)
+        return "" if project.library is None else project.library.signature()
 
     def analysis(self, facts: Mapping[str, ModuleFacts], project: ProjectContext) -> Analysis:
         return get_analysis(facts, project, self.options)

@@ -90,6 +90,12 @@ def analyse(
     return project.memoized(key, compute)
 
 
+def cache_inputs(project: ProjectContext) -> str:
+    """What the analysis reads besides the facts: the target environment's installed library
+    source, when one is given (an upgrade there changes what a wrapper call raises)."""
+    return "" if project.library is None else project.library.signature()
+
+
 def evidence(item: HandlerAnalysis) -> dict[str, Any]:
     handler = item.facts
     data: dict[str, Any] = {

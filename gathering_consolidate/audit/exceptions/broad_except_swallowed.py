@@ -300,6 +300,9 @@ class BroadExceptSwallowed(ProjectCheck):
     def collect(cls, ctx):
         return flow.collect(ctx)
 
+    def cache_inputs(self, project: ProjectContext) -> str:
+        return analysis.cache_inputs(project)
+
     def finish(self, facts: Mapping[str, Any], project: ProjectContext) -> Iterator[Finding]:
         items = analysis.analyse(facts, project, self.options)
         yield from analysis.findings(self, items, project, helpers.SWALLOWING)

@@ -68,6 +68,9 @@ class ExceptionAnalysisIncomplete(ProjectCheck):
     def collect(cls, ctx):
         return flow.collect(ctx)
 
+    def cache_inputs(self, project: ProjectContext) -> str:
+        return analysis.cache_inputs(project)
+
     def finish(self, facts: Mapping[str, Any], project: ProjectContext) -> Iterator[Finding]:
         items = analysis.analyse(facts, project, self.options)
         unknown = [item for item in items if item.incomplete]

@@ -97,3 +97,31 @@ def test_narrow_except_uses_the_library_source(project):
     assert "import psycopg" in after
     compile(after, str(target), "exec")
     assert not marker.exists()
+
+
+def test_an_upgrade_of_the_library_is_not_served_from_the_cache(project, tmp_path):
+    """The cached EXC results are keyed by the installed distributions' versions: after an
+    upgrade that changes what the wrapper raises, a cached audit says the new thing."""
+    import shutil
+
+    root, venv, _marker = project
+    python = str(venv / "bin" / "python")
+
+    def narrowed() -> set[str]:
+        out = cli("audit", str(root), "--select", "EXC", "-f", "json", "--python", python)
+        assert out.returncode == 1, out.stderr
+        (finding,) = json.loads(out.stdout)["findings"]
+        return set(finding["evidence"]["narrow_to"])
+
+    assert narrowed() == {"dbkit.errors.QueryError", "psycopg.Error"}
+    assert narrowed() == {"dbkit.errors.QueryError", "psycopg.Error"}  # from the cache
+    (site,) = (venv / "lib").glob("python3.*/site-packages")
+    shutil.rmtree(site / "dbkit-1.0.dist-info")
+    upgraded = {
+        **DBKIT,
+        "dbkit/client.py": DBKIT["dbkit/client.py"].replace(
+            "raise QueryError(sql)", "raise LookupError(sql)"
+        ),
+    }
+    copy_install(site, upgraded, "dbkit", "2.0")
+    assert narrowed() == {"LookupError", "psycopg.Error"}
