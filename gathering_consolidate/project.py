@@ -57,22 +57,24 @@ class FileResult:
     directives: tuple[suppress.Directive, ...] = ()
     facts: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
-    # In the cache the facts are kept pickled: a warm run whose project-wide results are cached
-    # never needs them, and unpickling tens of thousands of small objects is most of its time.
-    facts_blob: bytes | None = None
+    # In the cache (and from the workers) the facts are kept pickled, one blob per collector: a
+    # warm run whose project-wide results are cached never needs them, and the project checks
+    # unpickle one collector's facts at a time, so only those are in memory at once.
+    facts_blob: dict[str, bytes] | None = None
 
-    def all_facts(self) -> dict[str, Any]:
-        if self.facts_blob is not None and not self.facts:
-            self.facts = pickle.loads(self.facts_blob)  # the blob stays: the cache stores it
-        return self.facts
+    def facts_for(self, key: str) -> Any:
+        """The facts one collector gathered here (unpickled afresh, not kept), or None."""
+        if key in self.facts:
+            return self.facts[key]
+        if self.facts_blob is not None and key in self.facts_blob:
+            return pickle.loads(self.facts_blob[key])
+        return None
 
     def for_cache(self) -> FileResult:
         if not self.facts:
             return self
-        if self.facts_blob is not None:
-            return FileResult(self.outcome, self.findings, self.directives, {}, [], self.facts_blob)
-        blob = pickle_fast(self.facts)
-        return FileResult(self.outcome, self.findings, self.directives, {}, [], blob)
+        blobs = {key: pickle_fast(value) for key, value in self.facts.items()}
+        return FileResult(self.outcome, self.findings, self.directives, {}, [], blobs)
 
 
 # -- discovery ---------------------------------------------------------------------------------
@@ -585,8 +587,17 @@ def _audit_sources(
     )
     listings: dict[str, tuple[Any, ...]] = {}
     gc.collect()  # what the per-file phase left in cycles, before the project checks decode facts
-    for check_cls in project_checks:
+    # The checks of one collector (a family) run together, on its facts unpickled once; before
+    # the next family its facts and shared analyses (the memo) are dropped: memory holds one
+    # family's facts at a time, not every family's.
+    current: str | None = None
+    shared: dict[str, Any] | None = None
+    for check_cls in sorted(project_checks, key=lambda c: c.collector_key()):
         key = check_cls.collector_key()
+        if key != current:
+            current, shared = key, None
+            project.memo.clear()
+            gc.collect()
         try:
             check = check_cls(config.options_for(check_cls.id))
             extra = check.cache_inputs(project)
@@ -600,7 +611,9 @@ def _audit_sources(
             produced = cached[1]
             listed = cached[2] if len(cached) > 2 else ()
         else:
-            facts = {p: f[key] for p, r in results.items() if key in (f := r.all_facts())}
+            if shared is None:
+                shared = {p: f for p, r in results.items() if (f := r.facts_for(key)) is not None}
+            facts = shared
             try:
                 produced = list(check.finish(facts, project))
                 listed = tuple(check.listing(facts, project)) if wants_listing else ()
