@@ -597,7 +597,6 @@ def _audit_sources(
         if key != current:
             current, shared = key, None
             project.memo.clear()
-            gc.collect()
         try:
             check = check_cls(config.options_for(check_cls.id))
             extra = check.cache_inputs(project)
