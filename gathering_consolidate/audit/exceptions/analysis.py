@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ...model import Finding, Location, fingerprint
-from ..base import Check, Option, ProjectContext
+from ..base import Check, FileContext, Option, ProjectCheck, ProjectContext
 from . import flow, helpers
 from .flow import (
     AnalysisIncomplete,
@@ -90,10 +90,21 @@ def analyse(
     return project.memoized(key, compute)
 
 
-def cache_inputs(project: ProjectContext) -> str:
-    """What the analysis reads besides the facts: the target environment's installed library
-    source, when one is given (an upgrade there changes what a wrapper call raises)."""
-    return "" if project.library is None else project.library.signature()
+class ExceptionCheck(ProjectCheck):
+    """Base of the EXC checks: one shared collector (`flow.collect`), the shared options, and
+    the cache inputs of the cross-file analysis they all read (`analyse`)."""
+
+    collector = "EXC"
+    OPTIONS = OPTIONS
+
+    @classmethod
+    def collect(cls, ctx: FileContext) -> FileFacts:
+        return flow.collect(ctx)
+
+    def cache_inputs(self, project: ProjectContext) -> str:
+        """What the analysis reads besides the facts: the target environment's installed
+        library source, when one is given (an upgrade there changes what a wrapper raises)."""
+        return "" if project.library is None else project.library.signature()
 
 
 def evidence(item: HandlerAnalysis) -> dict[str, Any]:

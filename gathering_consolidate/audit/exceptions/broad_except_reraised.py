@@ -4,11 +4,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ...model import Finding, Severity
-from ..base import Invalid, ProjectCheck, ProjectContext, Valid
-from . import analysis, flow, helpers
+from ..base import Invalid, ProjectContext, Valid
+from . import analysis, helpers
 
 
-class BroadExceptReraised(ProjectCheck):
+class BroadExceptReraised(analysis.ExceptionCheck):
     """A broad `except` handler that re-raises the error or raises another one from it.
 
     ## Why is this bad?
@@ -35,8 +35,6 @@ class BroadExceptReraised(ProjectCheck):
     id, name = "EXC002", "broad-except-reraised"
     severity = Severity.LOW
     fix = helpers.NARROW_FIX
-    collector = "EXC"
-    OPTIONS = analysis.OPTIONS
     VALID = [
         Valid("""
             def close(conn):
@@ -113,13 +111,6 @@ class BroadExceptReraised(ProjectCheck):
             evidence={"behaviour": "wrap_raise", "narrow_to": ["OSError"]},
         ),
     ]
-
-    @classmethod
-    def collect(cls, ctx):
-        return flow.collect(ctx)
-
-    def cache_inputs(self, project: ProjectContext) -> str:
-        return analysis.cache_inputs(project)
 
     def finish(self, facts: Mapping[str, Any], project: ProjectContext) -> Iterator[Finding]:
         items = analysis.analyse(facts, project, self.options)

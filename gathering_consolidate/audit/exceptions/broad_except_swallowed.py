@@ -4,11 +4,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ...model import Finding, Severity
-from ..base import Invalid, ProjectCheck, ProjectContext, Valid
-from . import analysis, flow, helpers
+from ..base import Invalid, ProjectContext, Valid
+from . import analysis, helpers
 
 
-class BroadExceptSwallowed(ProjectCheck):
+class BroadExceptSwallowed(analysis.ExceptionCheck):
     """A broad `except` handler that swallows the error.
 
     Broad: `except Exception`, `except BaseException`, a bare `except:`, or a tuple with one of
@@ -64,8 +64,6 @@ class BroadExceptSwallowed(ProjectCheck):
     id, name = "EXC001", "broad-except-swallowed"
     severity = Severity.HIGH
     fix = helpers.NARROW_FIX
-    collector = "EXC"
-    OPTIONS = analysis.OPTIONS
     VALID = [
         Valid("""
             import logging
@@ -295,13 +293,6 @@ class BroadExceptSwallowed(ProjectCheck):
             evidence={"tier_reason": "runs once, at import"},
         ),
     ]
-
-    @classmethod
-    def collect(cls, ctx):
-        return flow.collect(ctx)
-
-    def cache_inputs(self, project: ProjectContext) -> str:
-        return analysis.cache_inputs(project)
 
     def finish(self, facts: Mapping[str, Any], project: ProjectContext) -> Iterator[Finding]:
         items = analysis.analyse(facts, project, self.options)

@@ -4,11 +4,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ...model import Finding, Location, Severity, fingerprint
-from ..base import Invalid, ProjectCheck, ProjectContext, Valid
+from ..base import Invalid, ProjectContext, Valid
 from . import analysis, flow
 
 
-class ExceptionAnalysisIncomplete(ProjectCheck):
+class ExceptionAnalysisIncomplete(analysis.ExceptionCheck):
     """The cross-file exception analysis could not finish: some handlers are unknown.
 
     ## Why is this bad?
@@ -29,8 +29,6 @@ class ExceptionAnalysisIncomplete(ProjectCheck):
 
     id, name = "EXC003", "exception-analysis-incomplete"
     severity = Severity.INFO
-    collector = "EXC"
-    OPTIONS = analysis.OPTIONS
     VALID = [
         Valid("""
             def load(raw):
@@ -63,13 +61,6 @@ class ExceptionAnalysisIncomplete(ProjectCheck):
             message="the exception analysis stopped after 1 resolution steps",
         )
     ]
-
-    @classmethod
-    def collect(cls, ctx):
-        return flow.collect(ctx)
-
-    def cache_inputs(self, project: ProjectContext) -> str:
-        return analysis.cache_inputs(project)
 
     def finish(self, facts: Mapping[str, Any], project: ProjectContext) -> Iterator[Finding]:
         items = analysis.analyse(facts, project, self.options)
