@@ -1043,10 +1043,6 @@ class World:
                 f"the exception analysis stopped after {self.budget:,} resolution steps"
             )
 
-    def _project_prefix(self, name: str) -> bool:
-        parts = name.split(".")
-        return any(".".join(parts[:i]) in self.modules for i in range(1, len(parts) + 1))
-
     def value(self, ref: Ref, depth: int = 0) -> Value:
         """`("func", q)`, `("class", q)`, `("obj", q)`, `("module", q)` for project entities,
         `("lib", name)` for everything outside the project (and builtins), `("seq", name, item,

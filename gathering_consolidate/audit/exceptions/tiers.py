@@ -20,7 +20,7 @@ import functools
 import itertools
 import re
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ...config import load_rule_data, path_matches
@@ -233,7 +233,7 @@ class Tiers:
         for key, facts in sorted(world.functions.items()):
             if facts.entry is not None:
                 queue.append((key, _entry_words(facts)))
-        for key in self._handed_functions(world.files.values()):
+        for key in self._handed_functions():
             queue.append((key, "in background work (handed to a thread or task queue)"))
         found: dict[str, str] = {}
         while queue and len(found) < _MAX_REACHABLE:
@@ -252,10 +252,11 @@ class Tiers:
         self._on_path = found
         return found
 
-    def _handed_functions(self, files: Iterable[object]) -> list[str]:
+    def _handed_functions(self) -> list[str]:
+        """The project functions handed to a thread, a queue or a task (`FileFacts.entries`)."""
         keys = []
-        for item in files:
-            for ref in getattr(item, "entries", ()):
+        for item in self.world.files.values():
+            for ref in item.entries:
                 resolved = self.world.value(ref)
                 if resolved is not None and resolved[0] == "func":
                     keys.append(resolved[1])
