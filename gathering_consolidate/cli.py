@@ -525,6 +525,11 @@ def sql_sites(
         _write_report(output, text)
 
 
+from .commands import register_all  # noqa: E402  (the groups need `app` and the helpers above)
+
+register_all(app)
+
+
 def _parse_value(text: str) -> object:
     lowered = text.lower()
     if lowered in ("true", "false"):
