@@ -9,7 +9,7 @@ import importlib
 
 import typer
 
-GROUPS = ("tests", "schema", "pipelines", "verify", "run")
+GROUPS = ("tests", "schema", "pipelines", "verify", "run", "lintguard")
 
 
 def register_all(app: typer.Typer) -> None:
