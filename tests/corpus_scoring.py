@@ -286,9 +286,23 @@ def score_asy(
     }
 
 
-def score_sql(sites: list[dict[str, Any]], findings: Iterable[Finding]) -> dict[str, Any]:
+def score_sql(
+    sites: list[dict[str, Any]], findings: Iterable[Finding], listed: Iterable[Any] = ()
+) -> dict[str, Any]:
+    """A labelled site is seen when `sql sites` lists it (`listed`: `SiteReport`s, safe ones
+    included) or a SQL finding lands on it; its verdict is the listing's, else the finding's."""
     tool = [f for f in findings if f.rule in SQL_VERDICT]
     seen: dict[int, list[Finding]] = defaultdict(list)
+    listed_verdict: dict[int, str] = {}
+    for report in listed:
+        near = [
+            s
+            for s in sites
+            if s["file"] == report.path and abs(s["line"] - report.line) <= LINE_WINDOW
+        ]
+        if near:
+            label = min(near, key=lambda s: abs(s["line"] - report.line))
+            listed_verdict.setdefault(id(label), report.verdict)
     false_injectable: list[str] = []
     unmatched: list[str] = []
     for finding in tool:
@@ -302,9 +316,11 @@ def score_sql(sites: list[dict[str, Any]], findings: Iterable[Finding]) -> dict[
     verdicts = Counter[tuple[str, str]]()
     for site in sites:
         found = seen.get(id(site), [])
-        tool_verdict = SQL_VERDICT[min(f.rule for f in found)] if found else "not seen"
+        tool_verdict = listed_verdict.get(id(site)) or (
+            SQL_VERDICT[min(f.rule for f in found)] if found else "not seen"
+        )
         verdicts[(site["verdict"], tool_verdict)] += 1
-    count = sum(1 for s in sites if id(s) in seen)
+    count = sum(1 for s in sites if id(s) in seen or id(s) in listed_verdict)
     return {
         "sites": len(sites),
         "seen_sites": count,
@@ -316,7 +332,7 @@ def score_sql(sites: list[dict[str, Any]], findings: Iterable[Finding]) -> dict[
         "not_seen": [
             f"{s['file']}:{s['line']} {s['function']} ({s['verdict']})"
             for s in sites
-            if id(s) not in seen
+            if id(s) not in seen and id(s) not in listed_verdict
         ],
     }
 
@@ -372,7 +388,9 @@ def score_project(project: str, root: Path, result: AuditResult) -> dict[str, An
         "ASY": score_asy(labels["routes"], findings, root)
         if labels["routes"] is not None
         else None,
-        "SQL": score_sql(labels["sql"], findings) if labels["sql"] is not None else None,
+        "SQL": score_sql(labels["sql"], findings, dict(result.listings).get("sql_sites", ()))
+        if labels["sql"] is not None
+        else None,
     }
     for family in JUDGED:
         data = labels[family.lower()]

@@ -47,7 +47,7 @@ MEASURED: dict[tuple[str, str, str], float | None] = {
     ("netflix-dispatch", "EXC", "behaviour_agreement"): 0.994,
     ("netflix-dispatch", "ASY", "precision"): 1.0,
     ("netflix-dispatch", "ASY", "recall"): 1.0,
-    ("netflix-dispatch", "SQL", "seen"): 0.3,
+    ("netflix-dispatch", "SQL", "seen"): 1.0,
     ("netflix-dispatch", "SQL", "false_injectable"): 0,
     ("netflix-dispatch", "STB", "precision"): 1.0,
     ("netflix-dispatch", "STB", "recall"): 1.0,
@@ -260,3 +260,17 @@ def test_sql_counts_seen_sites_and_false_injectables() -> None:
     got = scoring.score_sql(sites, findings)
     assert (got["seen_sites"], got["seen"], got["false_injectable"]) == (1, 0.5, 1)
     assert got["verdict_confusion"] == {"safe": {"needs-review": 1, "not seen": 1}}
+
+
+def test_sql_counts_sites_the_listing_shows_with_the_listings_verdict() -> None:
+    from types import SimpleNamespace
+
+    sites = [
+        {"file": "s.py", "line": 20, "function": "up", "verdict": "safe"},
+        {"file": "s.py", "line": 50, "function": "down", "verdict": "safe"},
+    ]
+    listed = [SimpleNamespace(path="s.py", line=49, verdict="safe")]
+    got = scoring.score_sql(sites, [_finding("SQL002", "s.py", 19, "s.up")], listed)
+    assert (got["seen_sites"], got["seen"]) == (2, 1.0)
+    assert got["verdict_confusion"] == {"safe": {"needs-review": 1, "safe": 1}}
+    assert got["not_seen"] == []

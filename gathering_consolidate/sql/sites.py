@@ -117,6 +117,9 @@ DEFAULT_SINKS = (
     "*.read_sql*",
     "sqlalchemy.text",
     "sqlalchemy.sql.text",
+    "sqlalchemy.DDL",
+    "sqlalchemy.schema.DDL",
+    "sqlalchemy.sql.ddl.DDL",
     "sqlalchemy.sql.expression.text",
     "psycopg.sql.SQL",
     "psycopg2.sql.SQL",
@@ -141,7 +144,8 @@ def sink_matcher(patterns: Sequence[str]) -> Callable[[str, str, bool], bool]:
 _STATEMENT_START = re.compile(
     r"^[\s(]*(?:SELECT|INSERT|UPDATE|DELETE|WITH|MERGE|VALUES|TRUNCATE|CREATE|ALTER|DROP|COPY"
     r"|GRANT|REVOKE|CALL|EXPLAIN|SHOW|LOCK|REFRESH|VACUUM|ANALYZE|COMMENT\s+ON|LISTEN|NOTIFY"
-    r"|UPSERT|REINDEX|CLUSTER|TABLE)\b",
+    r"|UPSERT|REINDEX|CLUSTER|TABLE|RESET"
+    r"|SET\s+(?:LOCAL\s+|SESSION\s+)?(?:ROLE|TIME\s+ZONE|[\w.]+\s*(?:=|TO\b)))\b",
     re.I,
 )
 _CLAUSE = re.compile(r"\b(?:FROM|WHERE|SET|VALUES|INTO|JOIN|RETURNING)\b")
@@ -150,6 +154,7 @@ _FILE_HINT = re.compile(
     r"|\bupdate\b.{0,300}?\bset\b|\btruncate\b|\bmerge\s+into\b|\bwith\s+\w+\s+as\s*\("
     r"|\b(?:drop|create|alter)\s+(?:table|index|schema|view|database|extension|type|function"
     r"|sequence|role|user)\b"
+    r"|\bset\s+(?:local\s+|session\s+)?(?:role|time\s+zone|search_path|[\w.]+\s*(?:=|to\s))"
 )
 
 
@@ -359,6 +364,7 @@ class FileAnalysis:
         self.scopes: dict[ast.AST, Scope] = {}
         self.scope_of: dict[ast.AST, Scope] = {}  # call node -> enclosing scope
         self.functions: dict[str, list[Scope]] = {}  # short name -> scopes
+        self.class_bases: dict[str, list[str]] = {}  # class of this file -> base class names
         self.module_values: dict[str, list[ast.expr]] = {}
         self.class_values: dict[str, dict[str, list[ast.expr]]] = {}
         self._calls: list[tuple[ast.Call, Scope | None]] = []
@@ -416,6 +422,9 @@ class FileAnalysis:
                     spans.append((node.lineno, node.end_lineno or node.lineno, inner))
                     visit(node.body, qual, None)
                 elif isinstance(node, ast.ClassDef):
+                    self.class_bases.setdefault(node.name, []).extend(
+                        b.id for b in node.bases if isinstance(b, ast.Name)
+                    )
                     visit(node.body, f"{prefix}.{node.name}", node.name)
                 elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
                     visit(ast.iter_child_nodes(node), prefix, class_name)
@@ -729,7 +738,100 @@ class FileAnalysis:
             helper = self._helper_templates(expr, scope, env, depth, lines)
             if helper is not None:
                 return helper
+            built = self._str_templates(expr, scope, env, depth, lines)
+            if built is not None:
+                return built
         return [[Hole(expr, scope, env)]]
+
+    def _str_templates(
+        self, expr: ast.Call, scope: Scope | None, env: Env, depth: int, lines: set[int] | None
+    ) -> list[Template] | None:
+        """`str(obj)` where `obj` is an instance of a class of this file whose `__str__` builds
+        SQL text (`str(CreateTriggerSQL(column))`, or one object per class of a literal list
+        the code loops over): the returns of that `__str__`, with `self` unknown."""
+        if not (
+            isinstance(expr.func, ast.Name)
+            and expr.func.id == "str"
+            and len(expr.args) == 1
+            and not expr.keywords
+            and depth <= 3
+        ):
+            return None
+        result: list[Template] = []
+        for class_name in self._instance_classes(expr.args[0], scope):
+            method = self._inherited_method(class_name, "__str__")
+            if method is None or not method.returns:
+                return None
+            if not all(self._stringish(r, method) for r in method.returns):
+                return None
+            for ret in method.returns:
+                _note_lines(lines, ret)
+                result += self.templates(ret, method, Env(), depth + 1, lines)
+        return result[:_MAX_ALTERNATIVES] or None
+
+    def _instance_classes(self, node: ast.AST, scope: Scope | None, depth: int = 0) -> list[str]:
+        """The classes of this file `node` is an instance of, when the code shows them: a
+        constructor call, a local assigned from one, a constructor named by a loop variable over
+        a literal list of classes. [] when unknown."""
+        if depth > 4:
+            return []
+        if isinstance(node, ast.Call):
+            return self._class_names(node.func, scope, depth + 1)
+        if isinstance(node, ast.Name) and scope is not None and node.id in scope.assigns:
+            defs = scope.assigns[node.id]
+            if not all(how == "=" for _, how, _ in defs):
+                return []
+            out: list[str] = []
+            for value, _, _ in defs:
+                found = self._instance_classes(value, scope, depth + 1)
+                if not found:
+                    return []
+                out += [c for c in found if c not in out]
+            return out
+        return []
+
+    def _class_names(self, node: ast.AST, scope: Scope | None, depth: int) -> list[str]:
+        """The classes of this file an expression names: `Cls`, or a loop variable / local over a
+        literal list or tuple of such names."""
+        if depth > 8:
+            return []
+        if (
+            isinstance(node, ast.Name)
+            and node.id in self.class_bases
+            and (scope is None or node.id not in scope.assigns)
+        ):
+            return [node.id]
+        if isinstance(node, (ast.List, ast.Tuple)):
+            names = [self._class_names(e, scope, depth + 1) for e in node.elts]
+            if not names or not all(names):
+                return []
+            return [c for group in names for c in group]
+        if isinstance(node, ast.Name) and scope is not None and node.id in scope.assigns:
+            out: list[str] = []
+            for value, how, _ in scope.assigns[node.id]:
+                if how not in ("=", "for"):
+                    return []
+                found = self._class_names(value, scope, depth + 1)
+                if not found:
+                    return []
+                out += [c for c in found if c not in out]
+            return out
+        return []
+
+    def _inherited_method(self, class_name: str, method: str) -> Scope | None:
+        """`class_name.method` defined in this file, on the class or a base of this file."""
+        seen: set[str] = set()
+        queue = [class_name]
+        while queue and len(seen) < 32:
+            current = queue.pop(0)
+            if current in seen:
+                continue
+            seen.add(current)
+            found = [s for s in self.functions.get(method, []) if s.class_name == current]
+            if len(found) == 1:
+                return found[0]
+            queue += self.class_bases.get(current, [])
+        return None
 
     def _stringish(self, node: ast.AST, scope: Scope | None, depth: int = 0) -> bool:
         if depth > 6:
@@ -769,6 +871,10 @@ class FileAnalysis:
         if value.conversion == -1 and value.format_spec is None:
             # Splice string-building values in (`WHERE {where}` with `where = " AND ".join(...)`)
             if isinstance(inner, ast.Name) and inner.id not in env.names:
+                if self._module_constant(inner, scope):
+                    # `f'SET search_path TO "{SCHEMA}"'`: a slot of constant origin, so the
+                    # site is listed (safe) rather than read as literal text
+                    return [[Hole(inner, scope, env, numeric=numeric)]]
                 spliced = self._name_templates(inner, scope, env, depth + 1, lines)
                 if spliced is not None:
                     return spliced
@@ -784,6 +890,18 @@ class FileAnalysis:
             if _is_str_constant(inner) or isinstance(inner, (ast.JoinedStr, ast.IfExp)):
                 return self.templates(inner, scope, env, depth + 1, lines)
         return [[Hole(inner, scope, env, numeric=numeric)]]
+
+    def _module_constant(self, name: ast.Name, scope: Scope | None) -> bool:
+        """`name` is a module-level string constant (not shadowed by a local)."""
+        if scope is not None and (name.id in scope.assigns or name.id in scope.params):
+            return False
+        values = self.module_values.get(name.id)
+        return bool(
+            values
+            and len(values) == 1
+            and _is_str_constant(values[0])
+            and isinstance(values[0], ast.Constant)
+        )
 
     def _name_templates(
         self, expr: ast.Name, scope: Scope | None, env: Env, depth: int, lines: set[int] | None

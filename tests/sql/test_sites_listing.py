@@ -167,3 +167,58 @@ def test_a_dict_value_is_not_the_origin_of_a_column_name(tmp_path: Path):
     columns = [slot for s in sites for slot in s.slots if slot.expr == "column"]
     assert columns and all(slot.origin == "constant" for slot in columns)
     assert not [f for f in audit(tmp_path, select=["SQL"], cache=False).findings]
+
+
+BUILT_ELSEWHERE = """\
+from sqlalchemy import text
+from sqlalchemy.schema import DDL
+
+SCHEMA = "core"
+
+
+class Construct:
+    def __init__(self, column):
+        self.column = column
+
+
+class DropFunction(Construct):
+    def __str__(self):
+        return "DROP FUNCTION IF EXISTS %s.%s()" % (self.schema_name, self.function_name)
+
+
+class DropTrigger(Construct):
+    def __str__(self):
+        return "DROP TRIGGER IF EXISTS %s ON %s" % (self.trigger_name, self.table_name)
+
+
+def drop_all(conn, params):
+    for construct in [DropTrigger, DropFunction]:
+        sql = construct(**params)
+        conn.exec_driver_sql(str(sql), sql.params)
+
+
+def listener(column):
+    return DDL(str(DropFunction(column)))
+
+
+def use_schema(connection):
+    connection.execute(text(f'set search_path to "{SCHEMA}"'))
+
+
+def not_sql(conn, params):
+    conn.exec_driver_sql(str(params))
+"""
+
+
+def test_sites_built_by_str_of_a_class_and_set_statements_are_listed(tmp_path: Path) -> None:
+    """SQL text built in a class's `__str__` (`str(obj)`, one class or a loop over a literal list
+    of classes, also handed to `DDL`) and a `SET` statement of a module constant are sites: the
+    first need review (their slots come from `self`), the constant one is safe."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\n')
+    (tmp_path / "ddl.py").write_text(BUILT_ELSEWHERE)
+    sites = {(s.function.rsplit(".", 1)[-1], s.statement, s.verdict) for s in list_sites(tmp_path)}
+    assert sites == {
+        ("drop_all", "DROP", "needs-review"),
+        ("listener", "DROP", "needs-review"),
+        ("use_schema", "SET", "safe"),
+    }
