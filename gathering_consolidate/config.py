@@ -343,8 +343,8 @@ def load_config(
     table: dict[str, Any] = {}
     if pyproject is not None:
         try:
-            with pyproject.open("rb") as fh:
-                document = tomllib.load(fh)
+            # utf-8-sig: a pyproject.toml saved with a BOM (some Windows editors) reads too.
+            document = tomllib.loads(pyproject.read_bytes().decode("utf-8-sig"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{pyproject}: invalid TOML: {exc}") from None
         except UnicodeDecodeError:

@@ -272,8 +272,7 @@ def requires_python(root: Path, pyproject: Path | None = None) -> str | None:
 
 def _read_requires(path: Path) -> str | None:
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        data = tomllib.loads(path.read_bytes().decode("utf-8-sig"))  # with a BOM too
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
         return None
     project = data.get("project")

@@ -8,7 +8,7 @@ import ast
 import builtins
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import libcst as cst
@@ -211,10 +211,13 @@ _FILE_NOQA = re.compile(
 
 @dataclass(frozen=True)
 class GuardHit:
-    """A broad handler ruff reports: the `except` line and the codes it reports there."""
+    """A broad handler ruff reports: the `except` line and the codes it reports there; `at` is
+    where ruff reports each code (BLE001 is on the line of the broad name, which in a
+    parenthesised tuple can be below the `except`), as (code, line) pairs."""
 
     line: int
     codes: frozenset[str]
+    at: tuple[tuple[str, int], ...] = ()
 
 
 _dotted = semantic_imports.dotted
@@ -335,10 +338,16 @@ def _walk_statements(body: Sequence[ast.stmt]) -> Iterator[ast.AST]:
         )
 
 
-def ruff_guard_hits(source: str, tree: ast.Module) -> list[GuardHit]:
+def ruff_guard_hits(
+    source: str, tree: ast.Module, *, ignore_noqa: Callable[[str], bool] | None = None
+) -> list[GuardHit]:
     """The broad handlers ruff reports with BLE001, S110, S112 and E722 (with ruff's defaults:
     `check-typed-exception = false`, no `logger-objects`), minus `# noqa` on the reported line
-    and file-level `# ruff: noqa`. One entry per handler, at its `except` line."""
+    and file-level `# ruff: noqa`. One entry per handler, at its `except` line.
+
+    `ignore_noqa(comment)`: a line `# noqa` for which it is true silences nothing (lint-guard
+    reads the handlers its own debt markers cover this way). As ruff, only the first `# noqa`
+    of a line counts."""
     model = _RuffModel(tree)
     noqa: dict[int, frozenset[str] | None] = {}
     file_noqa: frozenset[str] | None = frozenset()
@@ -355,7 +364,7 @@ def ruff_guard_hits(source: str, tree: ast.Module) -> list[GuardHit]:
                     file_noqa = file_noqa | frozenset(re.split(r"[,\s]+", codes.upper()))
                 continue
             match = _NOQA.search(text)
-            if match:
+            if match and not (ignore_noqa is not None and ignore_noqa(text[match.start() :])):
                 codes = match["codes"]
                 noqa[number] = (
                     None if codes is None else frozenset(re.split(r"[,\s]+", codes.upper()))
@@ -391,9 +400,9 @@ def ruff_guard_hits(source: str, tree: ast.Module) -> list[GuardHit]:
                 candidates.append(("E722", handler.lineno))
             if broad and not _reraises(body, handler.name) and not model.logs_exception(body):
                 candidates.extend(("BLE001", element.lineno) for element in broad)
-            found = {code for code, line in candidates if not silenced(line, code)}
-            if found:
-                hits.append(GuardHit(handler.lineno, frozenset(found)))
+            kept = sorted({(c, n) for c, n in candidates if not silenced(n, c)})
+            if kept:
+                hits.append(GuardHit(handler.lineno, frozenset(c for c, _ in kept), tuple(kept)))
     return sorted(hits, key=lambda h: h.line)
 
 
