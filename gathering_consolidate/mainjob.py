@@ -573,6 +573,8 @@ def _stage_tests(ctx: Context) -> StageOutcome:
         testsuite = importlib.import_module(f"{__package__}.testsuite")
     except ImportError as exc:
         raise StageSkipped(f"the test ledger library is not available ({exc})") from None
+    if not hasattr(testsuite, "build_ledger"):
+        raise StageSkipped("the test ledger library has no build_ledger() yet")
     data: dict[str, Any] = {}
     if "tag-tests" in codemod_registry():
         ctx.step("tag-tests: tagging the tests")

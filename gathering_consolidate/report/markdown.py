@@ -364,7 +364,7 @@ def _tests(document: Mapping[str, Any]) -> list[str]:
         entries = data.get(key) or []
         if entries:
             lines += [f"{title} ({len(entries)}):", ""]
-            lines += [f"- {_entry_text(e)}" for e in entries]
+            lines += [f"- {entry_text(e)}" for e in entries]
             lines.append("")
     tagging = stage_data(document, "tests").get("tagging")
     if tagging and tagging.get("diff"):
@@ -375,7 +375,7 @@ def _tests(document: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _entry_text(entry: Any) -> str:
+def entry_text(entry: Any) -> str:
     if isinstance(entry, Mapping):
         where = entry.get("test") or entry.get("nodeid") or entry.get("name") or entry.get("path")
         reason = entry.get("reason", "")

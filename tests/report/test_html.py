@@ -1,0 +1,140 @@
+"""The HTML migration report: self-contained (no script, nothing fetched), the same content as
+the Markdown one, and it renders in headless Chromium without console errors."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from gathering_consolidate import mainjob
+from gathering_consolidate.report import html, markdown
+from tests.test_mainjob import make_small_project
+
+CHROMIUM = shutil.which("chromium")
+
+
+@pytest.fixture(scope="module")
+def run_outputs(tmp_path_factory) -> tuple[dict, Path]:
+    tmp = tmp_path_factory.mktemp("html")
+    project = make_small_project(tmp / "smallapp")
+    result = mainjob.run_job(mainjob.RunOptions(project, tmp / "out", skip_verify=True))
+    paths = mainjob.write_outputs(result)
+    return mainjob.load_result(paths.result_json), paths.report_html
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.urls: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name in ("src", "href", "xlink:href", "action", "data") and value:
+                self.urls.append(value)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_self_contained(run_outputs):
+    _document, path = run_outputs
+    text = path.read_text(encoding="utf-8")
+    parser = _Collector()
+    parser.feed(text)
+    assert "script" not in parser.tags
+    assert "link" not in parser.tags and "iframe" not in parser.tags and "img" not in parser.tags
+    assert parser.urls == []
+    assert "url(" not in text and "@import" not in text
+    assert "svg" in parser.tags and "style" in parser.tags
+    assert "default-src 'none'" in text
+
+
+def test_same_content_as_markdown(run_outputs):
+    document, path = run_outputs
+    parser = _Collector()
+    parser.feed(path.read_text(encoding="utf-8"))
+    text = " ".join(" ".join(parser.text).split())
+    for stage in document["stages"]:
+        assert " ".join(stage["summary"].split()) in text
+    for family, _before, _after in markdown.findings_table(document):
+        assert family in text
+    for items in markdown.left_for_people(document).values():
+        for item in items:
+            assert markdown.location(item) in text
+    for _codemod, category, entries in markdown.refusals(document):
+        assert category in text
+        assert all(e["reason"] in text for e in entries)
+    assert "- return datetime.utcnow()" in text  # the folded diff (whitespace collapsed)
+    assert document["commands"][0] in text
+
+
+def test_bar_chart_scales_to_the_largest_value():
+    svg = html.bar_chart("t", [("a", 10.0, 40.0), ("b", None, 20.0)], unit=" ms", width=560)
+    widths = [float(w) for w in re.findall(r'<rect [^>]*width="([\d.]+)"', svg)]
+    assert len(widths) == 3  # the missing "before" of b draws no bar
+    assert widths[1] == pytest.approx(4 * widths[0])
+    assert widths[2] == pytest.approx(2 * widths[0])
+    assert "before: not measured" in svg
+    assert html._nice_max(37) == 50 and html._nice_max(120) == 200 and html._nice_max(0.3) == 0.5
+
+
+def _chromium(page: Path, shot: Path, profile: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            f"--screenshot={shot}",
+            "--window-size=1280,2400",
+            "--enable-logging=stderr",
+            "--v=0",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _console_errors(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_renders_in_headless_chromium_without_console_errors(run_outputs, tmp_path):
+    _document, page = run_outputs
+    shot = tmp_path / "report.png"
+    proc = _chromium(page, shot, tmp_path / "profile")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _console_errors(proc.stderr) == []
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (width, height) == (1280, 2400)
+
+    # The scan catches errors: the same page with a script and a fetch the policy refuses.
+    bad = tmp_path / "bad.html"
+    bad.write_text(
+        page.read_text(encoding="utf-8").replace(
+            "</main>", '</main><img src="https://example.invalid/x.png"><script>boom()</script>'
+        ),
+        encoding="utf-8",
+    )
+    proc = _chromium(bad, tmp_path / "bad.png", tmp_path / "profile2")
+    errors = _console_errors(proc.stderr)
+    assert errors and any("Content Security Policy" in e for e in errors), proc.stderr[-2000:]
