@@ -1,7 +1,9 @@
 """Tiers from what a broad handler protects, not from where its file lives (issue 9).
 
 * **1** when the try body or the handler reaches, directly or through the project's own
-  functions, authentication, tokens or secrets, crypto, a database write or money;
+  functions, authentication, tokens or secrets, crypto, a database write (vector stores
+  included) or money, or when the enclosing function's own name says it handles one of them
+  (`verify_access_key`);
 * **2** when the handler runs on a request path (in a route handler, or in a function that one
   reaches) or in background work (a task, a scheduled job, a function handed to a thread or a
   task queue);
@@ -39,6 +41,7 @@ class Meaning:
     db_write_methods: frozenset[str]
     db_receivers: tuple[str, ...]
     db_packages: frozenset[str]
+    db_upsert_methods: frozenset[str]
     sensitive_words: frozenset[str]
     not_sensitive_with: frozenset[str]
     tier3_paths: tuple[str, ...]
@@ -56,6 +59,7 @@ class Meaning:
             db_write_methods=frozenset(table.get("db-write-methods", [])),
             db_receivers=tuple(table.get("db-receivers", [])),
             db_packages=frozenset(table.get("db-packages", [])),
+            db_upsert_methods=frozenset(table.get("db-upsert-methods", [])),
             sensitive_words=frozenset(table.get("sensitive-words", [])),
             not_sensitive_with=frozenset(table.get("not-sensitive-with", [])),
             tier3_paths=tuple(table.get("tier3-paths", [])),
@@ -103,6 +107,10 @@ class Tiers:
         reached = self._handler_reaches(path, handler)
         if reached is not None:
             return 1, reached
+        own = handler.scope.split("#")[0].rpartition(".")[2]
+        named = None if own == "<module>" else self._sensitive_name(own)
+        if named is not None:
+            return 1, f"its function {named}"
         if handler.scope.endswith(".<module>"):
             return 3, "runs once, at import"
         facts = self.world.files.get(path)
@@ -186,6 +194,8 @@ class Tiers:
         )
         if site.hint == "sql-write":
             return "a database write (a statement that writes)"
+        if receiver and method in meaning.db_upsert_methods:
+            return f"a database write (`{method}`)"
         if resolved is None:
             if writes and any(w in meaning.db_receivers for w in _words(_last(receiver))):
                 return "a database write"

@@ -920,3 +920,50 @@ def test_the_projects_own_tiers_override_meaning(tmp_path):
         3,
         "the project's tier for this path",
     )
+
+
+def test_tier_one_from_the_function_name_and_from_vector_store_writes():
+    """A handler in a function whose name says what it guards (`verify_access_key`) and one whose
+    try body upserts rows (`self.index.upsert(...)`, receiver type unknown) or writes through a
+    vector database client are tier 1; `fetch_model_tokens` counts LLM tokens, not credentials."""
+    result = run(
+        {
+            "svc/llm.py": """\
+                import logging
+                from qdrant_client import QdrantClient
+
+                log = logging.getLogger(__name__)
+
+
+                class Store:
+                    def __init__(self, index, client: QdrantClient):
+                        self.index = index
+                        self.client = client
+
+                    def verify_access_key(self, key):
+                        try:
+                            return bool(self.index.describe(key))
+                        except Exception:
+                            return False
+
+                    def add(self, vectors):
+                        try:
+                            self.index.upsert(vectors=vectors)
+                        except Exception:
+                            log.warning("upsert failed")
+
+                    def fetch_model_tokens(self, name):
+                        try:
+                            return self.index.describe(name)["tokens"]
+                        except Exception:
+                            return 0
+            """
+        }
+    )
+    tiers = {f.symbol.rpartition(".")[2]: f.tier for f in result.findings}
+    reasons = {
+        f.symbol.rpartition(".")[2]: dict(f.evidence)["tier_reason"] for f in result.findings
+    }
+    assert tiers == {"verify_access_key": 1, "add": 1, "fetch_model_tokens": 2}, reasons
+    assert "apikey" in reasons["verify_access_key"] or "accesskey" in reasons["verify_access_key"]
+    assert "upsert" in reasons["add"]
