@@ -12,6 +12,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from ..audit.blocking.helpers import THREADPOOL_NOTE, analysis_of_sources, short
 from ..audit.blocking.strategies import plan_async_to_def
 from ..index import dotted_text
+from ..libsource import library_source_for
 from ..model import Applicability
 from .base import (
     Changed,
@@ -160,7 +161,11 @@ class AsyncToDef(Codemod):
         handlers = {f.symbol for f in findings if f.evidence.get("route")}
         if not handlers:
             return [Unchanged(p) for p in sorted(project.files)]
-        analysis = analysis_of_sources(project.files, project.config.options_for("ASY001"))
+        analysis = analysis_of_sources(
+            project.files,
+            project.config.options_for("ASY001"),
+            library_source_for(project.config),  # the audit's view of installed libraries
+        )
         plan = plan_async_to_def(analysis, handlers)
         outcomes: list[Outcome] = []
         for qualname, reason in sorted(plan.refused.items()):
