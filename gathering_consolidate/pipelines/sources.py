@@ -25,7 +25,7 @@ from typing import Any
 
 from .cron import CronProblem, validate_cron
 from .node_types import NodeType, json_type_of
-from .validator import PipelineReport, validate_pipeline
+from .validator import PipelineReport, show, validate_pipeline
 
 #: Files larger than this are refused rather than read into memory.
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -55,7 +55,10 @@ class PipelineResult:
     def label(self) -> str:
         parts = []
         if self.id is not None:
-            parts.append(f"pipeline {self.id}")
+            plain = isinstance(self.id, int) or (
+                isinstance(self.id, str) and show(self.id) == self.id
+            )
+            parts.append(f"pipeline {self.id if plain else repr(self.id)}")
         if self.name:
             parts.append(repr(self.name))
         return " ".join(parts) if parts else self.location
@@ -113,7 +116,10 @@ class CronResult:
     def label(self) -> str:
         parts = []
         if self.id is not None:
-            parts.append(f"action {self.id}")
+            plain = isinstance(self.id, int) or (
+                isinstance(self.id, str) and show(self.id) == self.id
+            )
+            parts.append(f"action {self.id if plain else repr(self.id)}")
         if self.name:
             parts.append(repr(self.name))
         return " ".join(parts) if parts else repr(self.expression)

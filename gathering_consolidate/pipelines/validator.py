@@ -29,6 +29,7 @@ nodes without an incoming edge from another node.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -116,14 +117,22 @@ def _describe(value: Any) -> str:
     return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
 
 
+def _r(value: Any, limit: int = 60) -> str:
+    """repr() cut to `limit` characters: ids and names come from stored data of any size."""
+    text = repr(value)
+    return (
+        text if len(text) <= limit else text[: limit - 4] + "...'"[: 4 if text[0] in "'\"" else 3]
+    )
+
+
 def _node_label(index: int, node_id: str | None) -> str:
-    return f"node {node_id!r}" if node_id is not None else f"node {index + 1}"
+    return f"node {_r(node_id)}" if node_id is not None else f"node {index + 1}"
 
 
 def _edge_label(index: int, edge: Mapping[str, Any]) -> str:
     edge_id = edge.get("id")
     if isinstance(edge_id, str | int) and not isinstance(edge_id, bool) and edge_id != "":
-        return f"edge {edge_id!r}"
+        return f"edge {_r(edge_id)}"
     return f"edge {index + 1}"
 
 
@@ -136,7 +145,7 @@ def _endpoint(edge: Mapping[str, Any], keys: tuple[str, str]) -> tuple[Any, str 
     if len(present) == 2 and values[keys[0]] != values[keys[1]]:
         return (
             None,
-            f"{keys[0]!r} and {keys[1]!r} disagree ({values[keys[0]]!r} vs {values[keys[1]]!r})",
+            f"{keys[0]!r} and {keys[1]!r} disagree ({_r(values[keys[0]])} vs {_r(values[keys[1]])})",
         )
     return values[present[0]], None
 
@@ -169,13 +178,13 @@ def _check_config(
             state = "is empty" if key in config and value is not None else "is missing"
             out.add(
                 "missing-config",
-                f"{label} ({node_type.name}): required config {key!r} {state}",
+                f"{label} ({node_type.name}): required config {_r(key)} {state}",
                 [node_id],
             )
         elif not matches(value, types):
             out.add(
                 "invalid-config",
-                f"{label} ({node_type.name}): config {key!r} must be {' or '.join(types)},"
+                f"{label} ({node_type.name}): config {_r(key)} must be {' or '.join(types)},"
                 f" got {_describe(value)}",
                 [node_id],
             )
@@ -184,7 +193,7 @@ def _check_config(
         if value is not None and key not in node_type.required and not matches(value, types):
             out.add(
                 "invalid-config",
-                f"{label} ({node_type.name}): config {key!r} must be {' or '.join(types)},"
+                f"{label} ({node_type.name}): config {_r(key)} must be {' or '.join(types)},"
                 f" got {_describe(value)}",
                 [node_id],
             )
@@ -222,17 +231,28 @@ def _shortest_cycle_through(graph: nx.DiGraph, start: str, rank: Mapping[str, in
 MESSAGE_NODES = 30
 
 
+_PLAIN_ID = re.compile(r"[\w.:@/+-]+")
+
+
+def show(node_id: str) -> str:
+    """A node id as it appears in a path or list: bare when plain, quoted (escapes visible, cut
+    at 60 characters) when it holds spaces, arrows, commas or control characters or is long, so a
+    message stays one unambiguous line."""
+    return node_id if len(node_id) <= 60 and _PLAIN_ID.fullmatch(node_id) else _r(node_id)
+
+
 def _cycle_text(path: list[str]) -> str:
-    if len(path) > MESSAGE_NODES:
-        hidden = len(path) - MESSAGE_NODES
-        path = [*path[: MESSAGE_NODES - 3], f"({hidden} more)", *path[-3:]]
-    return " -> ".join(path)
+    shown = [show(n) for n in path]
+    if len(shown) > MESSAGE_NODES:
+        hidden = len(shown) - MESSAGE_NODES
+        shown = [*shown[: MESSAGE_NODES - 3], f"({hidden} more)", *shown[-3:]]
+    return " -> ".join(shown)
 
 
 def _names(ids: list[str]) -> str:
-    if len(ids) > MESSAGE_NODES:
-        return ", ".join(ids[:MESSAGE_NODES]) + f" and {len(ids) - MESSAGE_NODES} more"
-    return ", ".join(ids)
+    shown = [show(n) for n in ids[:MESSAGE_NODES]]
+    more = f" and {len(ids) - MESSAGE_NODES} more" if len(ids) > MESSAGE_NODES else ""
+    return ", ".join(shown) + more
 
 
 def _loops(graph: nx.DiGraph, rank: Mapping[str, int]) -> list[tuple[list[str], list[str]]]:
@@ -282,6 +302,10 @@ def validate_pipeline(
     if edges is None:
         edges = []
     shape_ok = True
+    if isinstance(nodes, tuple):
+        nodes = list(nodes)
+    if isinstance(edges, tuple):
+        edges = list(edges)
     if not isinstance(nodes, list):
         out.add("invalid-pipeline", f"nodes must be a list, got {_describe(nodes)}")
         shape_ok = False
@@ -305,7 +329,7 @@ def validate_pipeline(
             continue
         node_id = node.get("id")
         if not isinstance(node_id, str) or not node_id.strip():
-            got = "no id" if node_id is None else f"id {node_id!r}"
+            got = "no id" if node_id is None else f"id {_r(node_id)}"
             out.add("invalid-node", f"node {index + 1}: needs a non-empty string id, got {got}")
             continue
         positions.setdefault(node_id, []).append(index + 1)
@@ -315,14 +339,14 @@ def validate_pipeline(
         graph.add_node(node_id)
         label = _node_label(index, node_id)
         type_name = node.get("type")
-        known = ", ".join(sorted(types))
+        known = _names(sorted(types))
         if type_name is None:
             out.add("unknown-node-type", f"{label} has no type (known types: {known})", [node_id])
             continue
         if not isinstance(type_name, str) or type_name not in types:
             out.add(
                 "unknown-node-type",
-                f"{label} has unknown type {type_name!r} (known types: {known})",
+                f"{label} has unknown type {_r(type_name)} (known types: {known})",
                 [node_id],
             )
             continue
@@ -333,7 +357,7 @@ def validate_pipeline(
         if len(where) > 1:
             out.add(
                 "duplicate-node",
-                f"node id {node_id!r} is used by {len(where)} nodes"
+                f"node id {_r(node_id)} is used by {len(where)} nodes"
                 f" (positions {', '.join(map(str, where))})",
                 [node_id],
             )
@@ -358,7 +382,9 @@ def validate_pipeline(
             elif value is None:
                 out.add("invalid-edge", f"{label}: no {name} ({keys[0]!r} or {keys[1]!r})")
             elif not isinstance(value, str) or not value:
-                out.add("invalid-edge", f"{label}: {name} must be a node id string, got {value!r}")
+                out.add(
+                    "invalid-edge", f"{label}: {name} must be a node id string, got {_r(value)}"
+                )
             else:
                 ends.append(value)
         if len(ends) != 2:
@@ -368,10 +394,10 @@ def validate_pipeline(
             (name, end) for name, end in (("source", source), ("target", target)) if end not in rank
         ]
         if missing:
-            detail = " and ".join(f"unknown {name} {end!r}" for name, end in missing)
+            detail = " and ".join(f"unknown {name} {_r(end)}" for name, end in missing)
             out.add(
                 "dangling-edge",
-                f"{label} ({source} -> {target}): {detail}",
+                f"{label} ({show(source)} -> {show(target)}): {detail}",
                 [end for end in (source, target) if end in rank],
             )
             continue
@@ -385,7 +411,7 @@ def validate_pipeline(
         for label, node_id in sorted(set(self_loops), key=lambda item: rank[item[1]]):
             out.add(
                 "self-loop",
-                f"self-loop on node {node_id!r} ({label}: {node_id} -> {node_id})",
+                f"self-loop on node {_r(node_id)} ({label}: {_cycle_text([node_id, node_id])})",
                 [node_id],
             )
         for members, cycle in loops:
@@ -423,7 +449,7 @@ def validate_pipeline(
             if node_id not in reached:
                 out.add(
                     "unreachable",
-                    f"node {node_id!r} is unreachable from the entry node{'s' if len(entries) > 1 else ''} {names}",
+                    f"node {_r(node_id)} is unreachable from the entry node{'s' if len(entries) > 1 else ''} {names}",
                     [node_id],
                 )
 
@@ -448,8 +474,8 @@ def _check_loop_bounds(
     for node_id in sorted((n for n in rest if rest.has_edge(n, n)), key=rank.__getitem__):
         out.add(
             "unbounded-loop",
-            f"loop {node_id} -> {node_id} has no visit limit: set max_visits in the config of"
-            f" {node_id!r} or for the pipeline",
+            f"loop {_cycle_text([node_id, node_id])} has no visit limit: set max_visits in the config of"
+            f" {_r(node_id)} or for the pipeline",
             [node_id],
         )
     for members, cycle in _loops(nx.DiGraph(rest), rank):

@@ -374,3 +374,13 @@ def test_large_graphs_stay_fast() -> None:
     small = min(run(1000) for _ in range(3))
     large = min(run(10000) for _ in range(2))
     assert large / small < 30, (small, large)
+
+
+def test_odd_node_ids_are_quoted_so_messages_stay_one_line() -> None:
+    nodes = [TRIGGER, out("plain"), out("two words"), out("evil\n\x1b[31m")]
+    edges = [edge("start", "plain"), *chain("plain", "two words", "evil\n\x1b[31m", "plain")]
+    report = validate_pipeline(nodes, edges)
+    assert problems(report) == [
+        ("cycle", "cycle plain -> 'two words' -> 'evil\\n\\x1b[31m' -> plain")
+    ]
+    assert all("\n" not in m and "\x1b" not in m for m in report.messages)
