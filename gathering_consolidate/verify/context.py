@@ -49,6 +49,7 @@ class VerifyContext:
     progress: Callable[[str], None] | None = None
     _openapi: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _creds: Credentials | None = field(default=None, init=False, repr=False)
+    _client: httpx.Client | None = field(default=None, init=False, repr=False)
 
     # -- reporting -------------------------------------------------------------------------------
     def say(self, message: str) -> None:
@@ -73,8 +74,16 @@ class VerifyContext:
         **kwargs: Any,
     ) -> httpx.Response:
         self.app.ensure_alive()
-        with httpx.Client(timeout=timeout) as client:
-            return client.request(method, self.url(path), headers=headers, **kwargs)
+        if self._client is None:
+            self._client = httpx.Client(timeout=timeout)
+        return self._client.request(
+            method, self.url(path), headers=headers, timeout=timeout, **kwargs
+        )
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     def send(
         self, spec: Mapping[str, Any], *, headers: Mapping[str, str] | None = None, **extra: Any

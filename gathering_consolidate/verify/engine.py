@@ -231,6 +231,7 @@ def session(
             values=values, python=interpreter, workers=workers,
             detect_blocking=detect_blocking, progress=progress,
         )  # fmt: skip
+        stack.callback(ctx.close)
         yield ctx, result
 
 

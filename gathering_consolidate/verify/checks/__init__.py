@@ -12,7 +12,7 @@ from types import ModuleType
 
 from gathering_consolidate.verify.results import CheckResult, Status
 
-MODULES_ALL = (
+MODULES = (
     "vfy001_auth_contract",
     "vfy002_event_loop",
     "vfy003_injection",
@@ -20,11 +20,6 @@ MODULES_ALL = (
     "vfy005_schedules",
     "vfy006_rate_limit",
     "vfy007_startup_guard",
-)
-MODULES = tuple(
-    m
-    for m in MODULES_ALL
-    if __import__("importlib.util").util.find_spec(f"gathering_consolidate.verify.checks.{m}")
 )
 
 
