@@ -63,6 +63,8 @@ _NOT_SECRET_TAIL = frozenset(
         "header",
         "length",
         "len",
+        "strength",
+        "score",
         "expire",
         "expires",
         "expiry",

@@ -36,7 +36,7 @@ class NonConstantTimeCompare(FileCheck):
 
     Not reported: comparisons with `None`, booleans, numbers or string literals (sentinels such as
     `password == "-"`); metadata about a secret (`token_type`, `token_url`, `password_length`,
-    `len(token)`, `is_token`); a password checked against its confirmation
+    `password_strength(p)`, `len(token)`, `is_token`); a password checked against its confirmation
     (`password == password_confirm`, both from the same request) and two fields of one object
     (`body.current_password == body.new_password`); structural equality
     (`__eq__`, `__ne__`); test code, where `assert body["token"] == token` is the point.
@@ -85,6 +85,9 @@ class NonConstantTimeCompare(FileCheck):
         Valid("""
             def changed(old, new):
                 return old.content_hash != new.content_hash
+
+            def acceptable(password):
+                return password_strength(password) == STRONG
         """),
         Valid("""
             TOKEN_NAME = "name"

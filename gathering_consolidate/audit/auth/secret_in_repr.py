@@ -97,7 +97,6 @@ class SecretInRepr(FileCheck):
 
 
 def _is_secret(name: str) -> bool:
-    # consolidate: ignore[AUT002] compares a strength level, not a secret
     return secret_strength(name) == STRONG and not set(words(name)) & _NOT_SECRET
 
 
