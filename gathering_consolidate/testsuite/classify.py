@@ -179,6 +179,7 @@ class _Fake:
     route: str | None  # "POST /pipelines/{pipeline_id}/pause"
     where: str
     what: str  # a short description
+    status: str | None = None  # the outcome a fake completion claims ("completed")
 
 
 _RULE_WORDS = {
@@ -226,6 +227,7 @@ def _facts(result: Any, inventory: Inventory) -> tuple[list[_Store], list[_Fake]
                     str(route) if route else None,
                     where,
                     _RULE_WORDS.get(finding.rule, "is a stub"),
+                    str(evidence["status"]) if evidence.get("status") else None,
                 )
             )
     return list(stores.values()), fakes
@@ -465,11 +467,15 @@ class _Reader:
         if not self.routes:
             return found
         asserted = _asserted_calls(func)
+        statuses = _asserted_statuses(func)
         for method, url, call in calls:
             if url is None:
                 continue
             for fake, route_method, pattern in self.routes:
                 if method not in route_method.split(",") or not pattern.match(url):
+                    continue
+                if fake.status and statuses and fake.status not in statuses:
+                    # it expects another outcome than the fake one: a test of the real thing
                     continue
                 how = asserted.get(id(call))
                 if how is None:
@@ -496,6 +502,21 @@ class _Reader:
                         f" ({fake.rule} at {fake.where})"
                     )
         return found
+
+
+def _asserted_statuses(func: ast.AST) -> set[str]:
+    """String constants a test compares a `status`/`state` with."""
+    found: set[str] = set()
+    for node in ast.walk(func):
+        if isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare):
+            left = ast.unparse(node.test.left)
+            if "status" in left or "state" in left:
+                found.update(
+                    c.value
+                    for c in node.test.comparators
+                    if isinstance(c, ast.Constant) and isinstance(c.value, str)
+                )
+    return found
 
 
 def _names(node: ast.AST) -> set[str]:
