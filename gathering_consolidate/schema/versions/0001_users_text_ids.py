@@ -1,0 +1,149 @@
+"""auth.users: text ids (the API's UUID strings), case-insensitive e-mails prepared, the token
+blacklist table.
+
+Revision ID: 0001_users_text_ids
+Revises:
+Create Date: 2026-12-02
+
+The API hands out uuid4 strings as user ids while the table had SERIAL integers: the id (and every
+column holding a user id) becomes text, existing integers kept as their text ('7'), new rows get a
+UUID string by default. Foreign keys come back NOT VALID (they still check every new row) and are
+validated, without blocking writes, in 0002. The token blacklist moves into a table of its own,
+filled from the older revoked-token table.
+
+Downgrade: back to integer ids, refused (nothing changed) while any id is not an integer (accounts
+created since the upgrade); the blacklist's rows go back into the revoked-token table.
+"""
+
+from gathering_consolidate.schema import ops
+from gathering_consolidate.schema.profile import active, short
+
+revision = "0001_users_text_ids"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+_TYPE_CHANGE = (
+    "changing-column-type",
+    "the user id's type must change (the API's ids are strings) and there is no rename-free"
+    " expand/contract for a primary key; the users table holds accounts only, small, and"
+    " lock_timeout bounds the wait for its lock",
+)
+
+
+def upgrade() -> None:
+    p = active()
+    ops.timeouts(p)
+    users = p.users_table
+    for ref in p.references:
+        ops.execute(
+            f"ALTER TABLE {ref.table} DROP CONSTRAINT IF EXISTS {ref.constraint}",
+            ignore=(
+                "ban-drop-constraint",
+                "the key is added back (NOT VALID, checking every new row) in this same"
+                " transaction, once both sides are text: no client sees it missing",
+            ),
+        )
+    ops.execute(
+        f"ALTER TABLE {users} ALTER COLUMN id DROP DEFAULT",
+        ignore=(
+            "ban-drop-default",
+            "the SERIAL default is replaced by a UUID default in this same transaction",
+        ),
+    )
+    ops.execute(
+        f"ALTER TABLE {users} ALTER COLUMN id TYPE text USING id::text", ignore=_TYPE_CHANGE
+    )
+    ops.execute(f"ALTER TABLE {users} ALTER COLUMN id SET DEFAULT gen_random_uuid()::text")
+    for ref in p.references:
+        ops.execute(
+            f"ALTER TABLE {ref.table} ALTER COLUMN {ref.name} TYPE text USING {ref.name}::text",
+            ignore=_TYPE_CHANGE,
+        )
+    for ref in p.references:
+        ops.execute(
+            f"ALTER TABLE {ref.table} ADD CONSTRAINT {ref.constraint} FOREIGN KEY ({ref.name})"
+            f" REFERENCES {users} (id) ON DELETE {ref.on_delete} NOT VALID"
+        )
+    if p.password_hash_needs_widening:
+        ops.execute(
+            f"ALTER TABLE {users} ALTER COLUMN {p.password_hash_column} TYPE text",
+            ignore=(
+                "changing-column-type",
+                "varchar(n) to text is binary coercible: no table rewrite, no index rebuild",
+            ),
+        )
+    blacklist = p.blacklist_table
+    ops.execute(
+        f"CREATE TABLE IF NOT EXISTS {blacklist} (\n"
+        "    token_id text PRIMARY KEY,\n"
+        "    user_id text,\n"
+        "    expires_at timestamptz NOT NULL,\n"
+        "    revoked_at timestamptz NOT NULL DEFAULT now()\n"
+        ")"
+    )
+    ops.execute(
+        f"CREATE INDEX IF NOT EXISTS {short(blacklist)}_expires_at_idx ON {blacklist} (expires_at)",
+        ignore=(
+            "require-concurrent-index-creation",
+            "the table is created empty in this same transaction: nobody can be blocked",
+        ),
+    )
+    if p.blacklist_backfill_from:
+        token, user, expires, revoked = p.blacklist_backfill_columns
+        ops.execute(
+            f"INSERT INTO {blacklist} (token_id, user_id, expires_at, revoked_at)\n"
+            f"SELECT {token}, {user}::text, {expires}, coalesce({revoked}, now())"
+            f" FROM {p.blacklist_backfill_from}\n"
+            "ON CONFLICT (token_id) DO NOTHING"
+        )
+
+
+def downgrade() -> None:
+    p = active()
+    ops.timeouts(p)
+    users = p.users_table
+    ops.refuse_if(
+        f"SELECT id AS label FROM {users} WHERE id !~ '^[0-9]{{1,9}}$'",
+        f"cannot downgrade {users} to integer ids: it holds ids that are not integers ({{found}});"
+        " move those accounts out first",
+    )
+    blacklist = p.blacklist_table
+    if p.blacklist_backfill_from:
+        token, user, expires, revoked = p.blacklist_backfill_columns
+        # Tokens revoked since the upgrade stay revoked: they go back to the older table.
+        ops.execute(
+            f"INSERT INTO {p.blacklist_backfill_from} ({token}, {user}, {expires}, {revoked})\n"
+            f"SELECT b.token_id, b.user_id, b.expires_at, b.revoked_at FROM {blacklist} AS b\n"
+            f"WHERE length(b.token_id) <= 64 AND (b.user_id IS NULL OR EXISTS"
+            f" (SELECT 1 FROM {users} AS u WHERE u.id = b.user_id))\n"
+            f"ON CONFLICT ({token}) DO NOTHING"
+        )
+    ops.execute(f"DROP TABLE IF EXISTS {blacklist}")
+    if p.password_hash_needs_widening:
+        ops.refuse_if(
+            f"SELECT id AS label FROM {users} WHERE length({p.password_hash_column})"
+            f" > {p.password_hash_type.split('(')[1].rstrip(')')}",
+            f"cannot narrow {users}.{p.password_hash_column} back to {p.password_hash_type}:"
+            " longer hashes are stored (users {found})",
+        )
+        ops.execute(
+            f"ALTER TABLE {users} ALTER COLUMN {p.password_hash_column} TYPE {p.password_hash_type}"
+        )
+    for ref in p.references:
+        ops.execute(f"ALTER TABLE {ref.table} DROP CONSTRAINT IF EXISTS {ref.constraint}")
+    ops.execute(f"ALTER TABLE {users} ALTER COLUMN id DROP DEFAULT")
+    for ref in p.references:
+        ops.execute(
+            f"ALTER TABLE {ref.table} ALTER COLUMN {ref.name} TYPE integer"
+            f" USING {ref.name}::integer"
+        )
+    ops.execute(f"ALTER TABLE {users} ALTER COLUMN id TYPE integer USING id::integer")
+    ops.execute(
+        f"ALTER TABLE {users} ALTER COLUMN id SET DEFAULT nextval('{p.users_id_sequence}'::regclass)"
+    )
+    for ref in p.references:
+        ops.execute(
+            f"ALTER TABLE {ref.table} ADD CONSTRAINT {ref.constraint} FOREIGN KEY ({ref.name})"
+            f" REFERENCES {users} (id) ON DELETE {ref.on_delete}"
+        )
