@@ -193,6 +193,7 @@ def session(
                 say("using the given database as is (--disposable)")
             else:
                 db_url = stack.enter_context(disposable_database(server.url, prefix="gc_verify"))
+                say(f"database {_dbname(db_url)} created (dropped at the end)")
         except DatabaseError as exc:
             raise VerifyError(f"database: {exc}") from None
         result.database = mask_url(db_url)
@@ -233,6 +234,10 @@ def session(
         )  # fmt: skip
         stack.callback(ctx.close)
         yield ctx, result
+
+
+def _dbname(url: str) -> str:
+    return database_values(url)["db_name"]
 
 
 def _run_check(ctx: VerifyContext, module, say: Callable[[str], None]) -> CheckResult:

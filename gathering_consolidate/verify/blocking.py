@@ -1,0 +1,151 @@
+"""`verify --detect-blocking`: restart the app under blockbuster (`_blockbuster_boot.py`, in the
+target's interpreter), request each load endpoint and the health endpoint, list every blocking
+call made on the event loop from the target's own code, and match each site to the audit's ASY
+finding on the same lines; then restart the app normally."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gathering_consolidate.verify.checks import Outcome
+from gathering_consolidate.verify.context import VerifyContext
+from gathering_consolidate.verify.runtime import AppProcess, RuntimeStartError
+
+BOOT = Path(__file__).with_name("_blockbuster_boot.py")
+_VENDORED = ("site-packages", "dist-packages", "/.venv/", "/venv/", "/lib/python")
+
+
+@dataclass
+class BlockingSite:
+    path: str  # relative to the target
+    line: int
+    function: str
+    calls: set[str] = field(default_factory=set)
+    chain: list[str] = field(default_factory=list)  # target frames, outermost first
+    rule: str | None = None
+    rule_line: int | None = None
+
+    def describe(self) -> str:
+        matched = (
+            f"matches {self.rule} at line {self.rule_line}" if self.rule else "no audit finding"
+        )
+        return (
+            f"{self.path}:{self.line} {self.function}(): {', '.join(sorted(self.calls))} "
+            f"[{matched}]" + (f" via {' > '.join(self.chain)}" if len(self.chain) > 1 else "")
+        )
+
+
+def _target_frames(target: Path, stack: list[list[Any]]) -> list[tuple[str, int, str]]:
+    root = str(target) + "/"
+    out = []
+    for filename, line, name in stack:
+        if filename.startswith(root) and not any(v in filename[len(root) :] for v in _VENDORED):
+            out.append((filename[len(root) :], int(line), str(name)))
+    return out
+
+
+def parse_records(target: Path, text: str, findings: list[Any] = ()) -> list[BlockingSite]:
+    """The blocking sites in a record file. A site is the outermost frame of the target's code
+    that lies on an ASY finding (the async code that made the sync call), else the outermost
+    frame of the target's code; the target frames below it are its chain."""
+    sites: dict[tuple[str, int], BlockingSite] = {}
+    for raw in text.splitlines():
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            continue
+        frames = _target_frames(target, record.get("stack", []))
+        if not frames:
+            continue
+        chosen, rule = frames[0], None
+        for frame in frames:
+            rule = _finding_at(frame, findings)
+            if rule is not None:
+                chosen = frame
+                break
+        path, line, function = chosen
+        site = sites.setdefault((path, line), BlockingSite(path, line, function))
+        site.calls.add(".".join(str(record.get("call")).split(".")[-2:]))
+        site.chain = [f"{p}:{ln} {fn}" for p, ln, fn in frames]
+        if rule is not None:
+            site.rule, site.rule_line = rule.rule, rule.location.line
+    return sorted(sites.values(), key=lambda s: (s.path, s.line))
+
+
+def _finding_at(frame: tuple[str, int, str], findings) -> Any:
+    path, line, _name = frame
+    for finding in findings:
+        loc = finding.location
+        if loc.path == path and loc.line <= line <= (loc.end_line or loc.line):
+            return finding
+    return None
+
+
+def asy_findings(target: Path) -> list[Any]:
+    from gathering_consolidate.project import audit
+
+    result = audit(target, select=["ASY"])
+    return [f for f in result.findings if f.rule.startswith("ASY")]
+
+
+def detect_blocking(
+    ctx: VerifyContext, out: Outcome, endpoints: list[dict[str, Any]], headers: dict[str, str]
+) -> list[BlockingSite]:
+    ctx.say("event-loop: restarting the app under blockbuster")
+    fd, record_name = tempfile.mkstemp(prefix="gc-verify-blocking-", suffix=".jsonl")
+    import os
+
+    os.close(fd)
+    record = Path(record_name)
+    probe = AppProcess(
+        app=ctx.app.app, cwd=ctx.app.cwd, env=dict(ctx.app.env), health_path=ctx.app.health_path,
+        python=ctx.app.python, startup_timeout=ctx.app.startup_timeout,
+        command=[ctx.app.python, str(BOOT), "{app}", "{port}", str(record)],
+    )  # fmt: skip
+    ctx.app.stop()
+    try:
+        try:
+            probe.start()
+        except RuntimeStartError as exc:
+            out.problem(
+                "--detect-blocking: the app did not start under blockbuster (is `blockbuster` "
+                f"installed in the target's environment?): {str(exc).splitlines()[0]}"
+            )
+            return []
+        import httpx
+
+        with httpx.Client(timeout=30) as client:
+            for _ in range(2):
+                client.get(probe.base_url + ctx.app.health_path)
+                for endpoint in endpoints:
+                    client.request(
+                        endpoint["method"], probe.base_url + endpoint["path"], headers=headers,
+                        json=endpoint.get("json"),
+                    )  # fmt: skip
+    finally:
+        probe.stop(keep_log=False)
+        ctx.app.start()
+    findings: list[Any] = []
+    try:
+        findings = asy_findings(ctx.target)
+    except (OSError, ValueError) as exc:  # an audit configuration problem: report, go on
+        out.note(f"--detect-blocking: the audit could not run to match ASY findings: {exc}")
+    try:
+        text = record.read_text(encoding="utf-8", errors="replace")
+    finally:
+        record.unlink(missing_ok=True)
+    sites = parse_records(ctx.target, text, findings)
+    matched = sum(1 for s in sites if s.rule)
+    out.metrics["blocking_sites"] = len(sites)
+    out.metrics["blocking_matched"] = matched
+    out.note(
+        f"blockbuster caught {len(sites)} blocking call site(s) on the event loop, "
+        f"{matched} matched to the audit's ASY findings"
+    )
+    for site in sites:
+        out.note("blocking: " + site.describe())
+    return sites
