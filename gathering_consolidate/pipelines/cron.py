@@ -101,7 +101,8 @@ def _normalise(expr: str) -> tuple[list[str] | None, list[CronProblem]]:
         return None, [
             CronProblem(
                 "expression",
-                f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}",
+                "expected 5 fields (minute hour day-of-month month day-of-week),"
+                f" got {len(fields)}",
             )
         ]
     return fields, []

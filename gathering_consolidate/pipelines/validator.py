@@ -120,9 +120,10 @@ def _describe(value: Any) -> str:
 def _r(value: Any, limit: int = 60) -> str:
     """repr() cut to `limit` characters: ids and names come from stored data of any size."""
     text = repr(value)
-    return (
-        text if len(text) <= limit else text[: limit - 4] + "...'"[: 4 if text[0] in "'\"" else 3]
-    )
+    if len(text) <= limit:
+        return text
+    closing = text[0] if text[0] in "'\"" else ""
+    return text[: limit - 3 - len(closing)] + "..." + closing
 
 
 def _node_label(index: int, node_id: str | None) -> str:
@@ -142,11 +143,9 @@ def _endpoint(edge: Mapping[str, Any], keys: tuple[str, str]) -> tuple[Any, str 
     if not present:
         return None, None
     values = {k: edge[k] for k in present}
-    if len(present) == 2 and values[keys[0]] != values[keys[1]]:
-        return (
-            None,
-            f"{keys[0]!r} and {keys[1]!r} disagree ({_r(values[keys[0]])} vs {_r(values[keys[1]])})",
-        )
+    first, second = (values.get(k) for k in keys)
+    if len(present) == 2 and first != second:
+        return None, f"{keys[0]!r} and {keys[1]!r} disagree ({_r(first)} vs {_r(second)})"
     return values[present[0]], None
 
 
@@ -444,12 +443,12 @@ def validate_pipeline(
                 if nxt not in reached:
                     reached.add(nxt)
                     queue.append(nxt)
-        names = _names(entries)
+        names = f"node{'s' if len(entries) > 1 else ''} {_names(entries)}"
         for node_id in sorted(rank, key=rank.__getitem__):
             if node_id not in reached:
                 out.add(
                     "unreachable",
-                    f"node {_r(node_id)} is unreachable from the entry node{'s' if len(entries) > 1 else ''} {names}",
+                    f"node {_r(node_id)} is unreachable from the entry {names}",
                     [node_id],
                 )
 
@@ -474,8 +473,8 @@ def _check_loop_bounds(
     for node_id in sorted((n for n in rest if rest.has_edge(n, n)), key=rank.__getitem__):
         out.add(
             "unbounded-loop",
-            f"loop {_cycle_text([node_id, node_id])} has no visit limit: set max_visits in the config of"
-            f" {_r(node_id)} or for the pipeline",
+            f"loop {_cycle_text([node_id, node_id])} has no visit limit: set max_visits in the"
+            f" config of {_r(node_id)} or for the pipeline",
             [node_id],
         )
     for members, cycle in _loops(nx.DiGraph(rest), rank):

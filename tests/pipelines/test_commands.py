@@ -342,3 +342,18 @@ def test_validate_cron_database_rows(gathering_db: str) -> None:
     ]
     assert lines[-1].startswith("checked 4 expressions from orchestration.scheduled_actions at")
     assert lines[-1].endswith(": 3 invalid")
+
+
+def test_several_files_and_a_bad_one_stops_before_any_output(tmp_path: Path) -> None:
+    good = tmp_path / "good.yml"
+    good.write_text("\ufeff" + json.dumps(GOOD))  # JSON with a BOM in a .yml file
+    cyclic = tmp_path / "cyclic.json"
+    cyclic.write_text(json.dumps(CYCLIC))
+    result = invoke("validate", str(good), str(cyclic))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[-1] == f"checked 2 pipelines from {good}, {cyclic}: 1 invalid"
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("nodes: [")
+    result = invoke("validate", str(good), str(broken))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "broken.yaml: invalid YAML at line 1, column 9" in result.stderr
