@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..database import DatabaseError, ensure_reachable, mask_url
-from .profile import Profile, load_profile
+from .profile import Profile, fill, load_profile
 
 SCHEMA_DIR = Path(__file__).resolve().parent
 Progress = Callable[[str], None]
@@ -164,7 +164,8 @@ def _read_revision(conn, profile: Profile) -> str | None:
     exists = conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": table}).scalar()
     if exists is None:
         return None
-    rows = [r[0] for r in conn.execute(sa.text(f"SELECT version_num FROM {table}"))]
+    query = fill("SELECT version_num FROM {table}", table=table)
+    rows = [r[0] for r in conn.execute(sa.text(query))]
     if len(rows) > 1:
         raise SchemaError(f"version table {table} holds {len(rows)} rows ({', '.join(rows)})")
     return rows[0] if rows else None
@@ -237,8 +238,12 @@ def _preflight(url: str, profile: Profile, plan_up: list[str], plan_down: list[s
         if "0002_users_constraints" in plan_up:
             dupes = conn.execute(
                 sa.text(
-                    f"SELECT lower({email}) FROM {profile.users_table} GROUP BY lower({email})"
-                    f" HAVING count(*) > 1 ORDER BY 1 LIMIT 10"
+                    fill(
+                        "SELECT lower({email}) FROM {users} GROUP BY lower({email})"
+                        " HAVING count(*) > 1 ORDER BY 1 LIMIT 10",
+                        email=email,
+                        users=profile.users_table,
+                    )
                 )
             ).scalars()
             found = list(dupes)
@@ -251,8 +256,11 @@ def _preflight(url: str, profile: Profile, plan_up: list[str], plan_down: list[s
             odd = list(
                 conn.execute(
                     sa.text(
-                        f"SELECT id::text FROM {profile.users_table}"
-                        " WHERE id::text !~ '^[0-9]{1,9}$' ORDER BY 1 LIMIT 10"
+                        fill(
+                            "SELECT id::text FROM {users}"
+                            " WHERE id::text !~ '^[0-9]{{1,9}}$' ORDER BY 1 LIMIT 10",
+                            users=profile.users_table,
+                        )
                     )
                 ).scalars()
             )

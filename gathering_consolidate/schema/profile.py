@@ -221,6 +221,23 @@ def use(profile: Profile) -> Iterator[Profile]:
         _ACTIVE.reset(token)
 
 
+# What a name slot may hold: a (schema-qualified) lower-case identifier, a column type the profile
+# allows, a number or duration, an ON DELETE action. Profiles are validated when loaded; this is
+# the last gate before the text becomes SQL.
+_VALUE = re.compile(
+    r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*){0,2}|(?:varchar|character varying)\(\d+\)"
+    r"|\d+(?:ms|s|min)?|CASCADE|SET NULL|RESTRICT|NO ACTION"
+)
+
+
+def fill(template: str, **names: str) -> str:
+    """`template` (a revision's constant) with `{name}` slots filled by checked names."""
+    for key, value in names.items():
+        if not isinstance(value, str) or not _VALUE.fullmatch(value):
+            raise ValueError(f"schema profile value {key}={value!r} is not a lower-case SQL name")
+    return template.format(**names)
+
+
 def short(table: str) -> str:
     """`schema.table` -> `table` (index and constraint names are per schema)."""
     return table.split(".", 1)[1]

@@ -37,7 +37,9 @@ def upgrade() -> None:
     users = p.users_table
     for ref in p.references:
         ops.execute(
-            f"ALTER TABLE {ref.table} DROP CONSTRAINT IF EXISTS {ref.constraint}",
+            "ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {constraint}",
+            table=ref.table,
+            constraint=ref.constraint,
             ignore=(
                 "ban-drop-constraint",
                 "the key is added back (NOT VALID, checking every new row) in this same"
@@ -45,29 +47,43 @@ def upgrade() -> None:
             ),
         )
     ops.execute(
-        f"ALTER TABLE {users} ALTER COLUMN id DROP DEFAULT",
+        "ALTER TABLE {users} ALTER COLUMN id DROP DEFAULT",
+        users=users,
         ignore=(
             "ban-drop-default",
             "the SERIAL default is replaced by a UUID default in this same transaction",
         ),
     )
     ops.execute(
-        f"ALTER TABLE {users} ALTER COLUMN id TYPE text USING id::text", ignore=_TYPE_CHANGE
+        "ALTER TABLE {users} ALTER COLUMN id TYPE text USING id::text",
+        users=users,
+        ignore=_TYPE_CHANGE,
     )
-    ops.execute(f"ALTER TABLE {users} ALTER COLUMN id SET DEFAULT gen_random_uuid()::text")
+    ops.execute(
+        "ALTER TABLE {users} ALTER COLUMN id SET DEFAULT gen_random_uuid()::text", users=users
+    )
     for ref in p.references:
         ops.execute(
-            f"ALTER TABLE {ref.table} ALTER COLUMN {ref.name} TYPE text USING {ref.name}::text",
+            "ALTER TABLE {table} ALTER COLUMN {column} TYPE text USING {column}::text",
+            table=ref.table,
+            column=ref.name,
             ignore=_TYPE_CHANGE,
         )
     for ref in p.references:
         ops.execute(
-            f"ALTER TABLE {ref.table} ADD CONSTRAINT {ref.constraint} FOREIGN KEY ({ref.name})"
-            f" REFERENCES {users} (id) ON DELETE {ref.on_delete} NOT VALID"
+            "ALTER TABLE {table} ADD CONSTRAINT {constraint} FOREIGN KEY ({column})"
+            " REFERENCES {users} (id) ON DELETE {on_delete} NOT VALID",
+            table=ref.table,
+            constraint=ref.constraint,
+            column=ref.name,
+            users=users,
+            on_delete=ref.on_delete,
         )
     if p.password_hash_needs_widening:
         ops.execute(
-            f"ALTER TABLE {users} ALTER COLUMN {p.password_hash_column} TYPE text",
+            "ALTER TABLE {users} ALTER COLUMN {column} TYPE text",
+            users=users,
+            column=p.password_hash_column,
             ignore=(
                 "changing-column-type",
                 "varchar(n) to text is binary coercible: no table rewrite, no index rebuild",
@@ -75,15 +91,18 @@ def upgrade() -> None:
         )
     blacklist = p.blacklist_table
     ops.execute(
-        f"CREATE TABLE IF NOT EXISTS {blacklist} (\n"
+        "CREATE TABLE IF NOT EXISTS {blacklist} (\n"
         "    token_id text PRIMARY KEY,\n"
         "    user_id text,\n"
         "    expires_at timestamptz NOT NULL,\n"
         "    revoked_at timestamptz NOT NULL DEFAULT now()\n"
-        ")"
+        ")",
+        blacklist=blacklist,
     )
     ops.execute(
-        f"CREATE INDEX IF NOT EXISTS {short(blacklist)}_expires_at_idx ON {blacklist} (expires_at)",
+        "CREATE INDEX IF NOT EXISTS {index} ON {blacklist} (expires_at)",
+        index=f"{short(blacklist)}_expires_at_idx",
+        blacklist=blacklist,
         ignore=(
             "require-concurrent-index-creation",
             "the table is created empty in this same transaction: nobody can be blocked",
@@ -92,10 +111,15 @@ def upgrade() -> None:
     if p.blacklist_backfill_from:
         token, user, expires, revoked = p.blacklist_backfill_columns
         ops.execute(
-            f"INSERT INTO {blacklist} (token_id, user_id, expires_at, revoked_at)\n"
-            f"SELECT {token}, {user}::text, {expires}, coalesce({revoked}, now())"
-            f" FROM {p.blacklist_backfill_from}\n"
-            "ON CONFLICT (token_id) DO NOTHING"
+            "INSERT INTO {blacklist} (token_id, user_id, expires_at, revoked_at)\n"
+            "SELECT {token}, {user}::text, {expires}, coalesce({revoked}, now()) FROM {source}\n"
+            "ON CONFLICT (token_id) DO NOTHING",
+            blacklist=blacklist,
+            source=p.blacklist_backfill_from,
+            token=token,
+            user=user,
+            expires=expires,
+            revoked=revoked,
         )
 
 
@@ -104,46 +128,73 @@ def downgrade() -> None:
     ops.timeouts(p)
     users = p.users_table
     ops.refuse_if(
-        f"SELECT id AS label FROM {users} WHERE id !~ '^[0-9]{{1,9}}$'",
-        f"cannot downgrade {users} to integer ids: it holds ids that are not integers ({{found}});"
+        "SELECT id AS label FROM {users} WHERE id !~ '^[0-9]{{1,9}}$'",
+        "cannot downgrade {users} to integer ids: it holds ids that are not integers ({found});"
         " move those accounts out first",
+        users=users,
     )
     blacklist = p.blacklist_table
     if p.blacklist_backfill_from:
         token, user, expires, revoked = p.blacklist_backfill_columns
         # Tokens revoked since the upgrade stay revoked: they go back to the older table.
         ops.execute(
-            f"INSERT INTO {p.blacklist_backfill_from} ({token}, {user}, {expires}, {revoked})\n"
-            f"SELECT b.token_id, b.user_id, b.expires_at, b.revoked_at FROM {blacklist} AS b\n"
-            f"WHERE length(b.token_id) <= 64 AND (b.user_id IS NULL OR EXISTS"
-            f" (SELECT 1 FROM {users} AS u WHERE u.id = b.user_id))\n"
-            f"ON CONFLICT ({token}) DO NOTHING"
+            "INSERT INTO {source} ({token}, {user}, {expires}, {revoked})\n"
+            "SELECT b.token_id, b.user_id, b.expires_at, b.revoked_at FROM {blacklist} AS b\n"
+            "WHERE length(b.token_id) <= 64 AND (b.user_id IS NULL OR EXISTS"
+            " (SELECT 1 FROM {users} AS u WHERE u.id = b.user_id))\n"
+            "ON CONFLICT ({token}) DO NOTHING",
+            source=p.blacklist_backfill_from,
+            blacklist=blacklist,
+            users=users,
+            token=token,
+            user=user,
+            expires=expires,
+            revoked=revoked,
         )
-    ops.execute(f"DROP TABLE IF EXISTS {blacklist}")
+    ops.execute("DROP TABLE IF EXISTS {blacklist}", blacklist=blacklist)
     if p.password_hash_needs_widening:
+        length = p.password_hash_type.split("(")[1].rstrip(")")
         ops.refuse_if(
-            f"SELECT id AS label FROM {users} WHERE length({p.password_hash_column})"
-            f" > {p.password_hash_type.split('(')[1].rstrip(')')}",
-            f"cannot narrow {users}.{p.password_hash_column} back to {p.password_hash_type}:"
-            " longer hashes are stored (users {found})",
+            "SELECT id AS label FROM {users} WHERE length({column}) > {length}",
+            "cannot narrow {users}.{column} back to {kind}: longer hashes are stored"
+            " (users {found})",
+            users=users,
+            column=p.password_hash_column,
+            length=length,
+            kind=p.password_hash_type,
         )
         ops.execute(
-            f"ALTER TABLE {users} ALTER COLUMN {p.password_hash_column} TYPE {p.password_hash_type}"
+            "ALTER TABLE {users} ALTER COLUMN {column} TYPE {kind}",
+            users=users,
+            column=p.password_hash_column,
+            kind=p.password_hash_type,
         )
-    for ref in p.references:
-        ops.execute(f"ALTER TABLE {ref.table} DROP CONSTRAINT IF EXISTS {ref.constraint}")
-    ops.execute(f"ALTER TABLE {users} ALTER COLUMN id DROP DEFAULT")
     for ref in p.references:
         ops.execute(
-            f"ALTER TABLE {ref.table} ALTER COLUMN {ref.name} TYPE integer"
-            f" USING {ref.name}::integer"
+            "ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {constraint}",
+            table=ref.table,
+            constraint=ref.constraint,
         )
-    ops.execute(f"ALTER TABLE {users} ALTER COLUMN id TYPE integer USING id::integer")
+    ops.execute("ALTER TABLE {users} ALTER COLUMN id DROP DEFAULT", users=users)
+    for ref in p.references:
+        ops.execute(
+            "ALTER TABLE {table} ALTER COLUMN {column} TYPE integer USING {column}::integer",
+            table=ref.table,
+            column=ref.name,
+        )
+    ops.execute("ALTER TABLE {users} ALTER COLUMN id TYPE integer USING id::integer", users=users)
     ops.execute(
-        f"ALTER TABLE {users} ALTER COLUMN id SET DEFAULT nextval('{p.users_id_sequence}'::regclass)"
+        "ALTER TABLE {users} ALTER COLUMN id SET DEFAULT nextval('{sequence}'::regclass)",
+        users=users,
+        sequence=p.users_id_sequence,
     )
     for ref in p.references:
         ops.execute(
-            f"ALTER TABLE {ref.table} ADD CONSTRAINT {ref.constraint} FOREIGN KEY ({ref.name})"
-            f" REFERENCES {users} (id) ON DELETE {ref.on_delete}"
+            "ALTER TABLE {table} ADD CONSTRAINT {constraint} FOREIGN KEY ({column})"
+            " REFERENCES {users} (id) ON DELETE {on_delete}",
+            table=ref.table,
+            constraint=ref.constraint,
+            column=ref.name,
+            users=users,
+            on_delete=ref.on_delete,
         )

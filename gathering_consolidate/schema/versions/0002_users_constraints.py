@@ -21,24 +21,30 @@ branch_labels = None
 depends_on = None
 
 
+def _index(p) -> str:
+    return f"{short(p.users_table)}_{p.email_column}_lower_key"
+
+
 def upgrade() -> None:
     p = active()
     ops.timeouts(p)
     for ref in p.references:
-        ops.execute(f"ALTER TABLE {ref.table} VALIDATE CONSTRAINT {ref.constraint}")
-    email = p.email_column
+        ops.execute(
+            "ALTER TABLE {table} VALIDATE CONSTRAINT {constraint}",
+            table=ref.table,
+            constraint=ref.constraint,
+        )
     ops.refuse_if(
-        f"SELECT lower({email}) AS label FROM {p.users_table}"
-        f" GROUP BY lower({email}) HAVING count(*) > 1",
-        f"{p.users_table} holds e-mails that differ only in case ({{found}}): merge those accounts"
+        "SELECT lower({email}) AS label FROM {users} GROUP BY lower({email}) HAVING count(*) > 1",
+        "{users} holds e-mails that differ only in case ({found}): merge those accounts"
         " before the case-insensitive unique index can be built",
+        users=p.users_table,
+        email=p.email_column,
     )
-    ops.create_index_concurrently(
-        f"{short(p.users_table)}_{email}_lower_key", p.users_table, f"lower({email})", unique=True
-    )
+    ops.create_index_concurrently(_index(p), p.users_table, f"lower({p.email_column})", unique=True)
 
 
 def downgrade() -> None:
     p = active()
     ops.timeouts(p)
-    ops.drop_index_concurrently(f"{short(p.users_table)}_{p.email_column}_lower_key", p.users_table)
+    ops.drop_index_concurrently(_index(p), p.users_table)

@@ -22,9 +22,13 @@ depends_on = None
 def upgrade() -> None:
     p = active()
     ops.timeouts(p)
-    actions, log = p.actions_table, p.execution_log_table
     for constraint in ("execution_status_check", "last_execution_id_fkey"):
-        ops.execute(f"ALTER TABLE {actions} VALIDATE CONSTRAINT {short(actions)}_{constraint}")
+        ops.execute(
+            f"ALTER TABLE {{actions}} VALIDATE CONSTRAINT {{a}}_{constraint}",
+            actions=p.actions_table,
+            a=short(p.actions_table),
+        )
+    log = p.execution_log_table
     ops.create_index_concurrently(
         f"{short(log)}_running_idx", log, "started_at", where="status = 'running'"
     )
@@ -33,6 +37,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     p = active()
     ops.timeouts(p)
-    ops.drop_index_concurrently(
-        f"{short(p.execution_log_table)}_running_idx", p.execution_log_table
-    )
+    log = p.execution_log_table
+    ops.drop_index_concurrently(f"{short(log)}_running_idx", log)
