@@ -21,7 +21,8 @@ class NodeType:
     """One node type: `required` and `optional` map a config key to its accepted JSON types.
 
     `entry`: nodes of this type start a run (a trigger); when a pipeline has any, every other node
-    must be reachable from them. A required string that is empty counts as missing.
+    must be reachable from them. `max_count`: how many nodes of this type one pipeline may hold
+    (None: any number). A required string that is empty counts as missing.
     """
 
     name: str
@@ -29,6 +30,7 @@ class NodeType:
     optional: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     entry: bool = False
     description: str = ""
+    max_count: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +39,7 @@ class NodeType:
             "optional": {k: "|".join(v) for k, v in self.optional.items()},
             "entry": self.entry,
             "description": self.description,
+            "max_count": self.max_count,
         }
 
 
@@ -49,7 +52,14 @@ COMMON_OPTIONAL: dict[str, tuple[str, ...]] = {
 }
 
 
-def _node_type(name: str, description: str, *, entry: bool = False, **fields: str) -> NodeType:
+def _node_type(
+    name: str,
+    description: str,
+    *,
+    entry: bool = False,
+    max_count: int | None = None,
+    **fields: str,
+) -> NodeType:
     required = {
         key: tuple(spec.split("|")) for key, spec in fields.items() if not key.startswith("opt_")
     }
@@ -57,14 +67,18 @@ def _node_type(name: str, description: str, *, entry: bool = False, **fields: st
     optional.update(
         {key[4:]: tuple(spec.split("|")) for key, spec in fields.items() if key.startswith("opt_")}
     )
-    return NodeType(name, required, optional, entry, description)
+    return NodeType(name, required, optional, entry, description, max_count)
 
 
 DEFAULT_NODE_TYPES: Mapping[str, NodeType] = {
     t.name: t
     for t in (
         _node_type(
-            "trigger", "Starts a run (manual, webhook or schedule).", entry=True, opt_event="string"
+            "trigger",
+            "Starts a run (manual, webhook or schedule); one per pipeline.",
+            entry=True,
+            max_count=1,
+            opt_event="string",
         ),
         _node_type(
             "agent", "Hands the input to an agent.", agent_id="integer|string", opt_prompt="string"
@@ -101,7 +115,7 @@ def node_types_from_data(data: Any) -> dict[str, NodeType]:
 
     ```yaml
     agent: {required: {agent_id: integer|string}, optional: {prompt: string}}
-    trigger: {entry: true}
+    trigger: {entry: true, max_count: 1}
     ```
     A list of field names is accepted for `required` (any type). The common optional keys
     (`label`, `max_visits`, `timeout_seconds`) are added to every type.
@@ -115,11 +129,11 @@ def node_types_from_data(data: Any) -> dict[str, NodeType]:
         spec = {} if spec is None else spec
         if not isinstance(spec, Mapping):
             raise NodeTypesError(f"node type {name!r}: expected a mapping, got {spec!r}")
-        unknown = set(spec) - {"required", "optional", "entry", "description"}
+        unknown = set(spec) - {"required", "optional", "entry", "description", "max_count"}
         if unknown:
             raise NodeTypesError(
                 f"node type {name!r}: unknown key(s) {', '.join(sorted(map(str, unknown)))}"
-                " (allowed: required, optional, entry, description)"
+                " (allowed: required, optional, entry, max_count, description)"
             )
         fields: dict[str, dict[str, tuple[str, ...]]] = {}
         for part in ("required", "optional"):
@@ -135,10 +149,20 @@ def node_types_from_data(data: Any) -> dict[str, NodeType]:
         entry = spec.get("entry", False)
         if not isinstance(entry, bool):
             raise NodeTypesError(f"node type {name!r}: entry must be true or false")
+        max_count = spec.get("max_count")
+        if max_count is not None and (
+            not isinstance(max_count, int) or isinstance(max_count, bool) or max_count < 1
+        ):
+            raise NodeTypesError(f"node type {name!r}: max_count must be a positive integer")
         optional = dict(COMMON_OPTIONAL)
         optional.update(fields["optional"])
         result[name] = NodeType(
-            name, fields["required"], optional, entry, str(spec.get("description", ""))
+            name,
+            fields["required"],
+            optional,
+            entry,
+            str(spec.get("description", "")),
+            max_count,
         )
     return result
 

@@ -8,6 +8,7 @@ What is rejected, each as a `PipelineProblem` with a code and a message naming t
 | invalid-node | a node that is not an object, or has no string id |
 | duplicate-node | two nodes share an id |
 | too-many-nodes | more nodes than `max_nodes` (50 by default) |
+| too-many-of-type | more nodes of a type than its `max_count` (one trigger by default) |
 | unknown-node-type | a node type the schema does not define (or none given) |
 | missing-config | a required config key absent or empty |
 | invalid-config | a config key of the wrong JSON type, or a config that is not an object |
@@ -44,6 +45,7 @@ CODES = (
     "invalid-node",
     "duplicate-node",
     "too-many-nodes",
+    "too-many-of-type",
     "unknown-node-type",
     "missing-config",
     "invalid-config",
@@ -365,6 +367,18 @@ def validate_pipeline(
             "too-many-nodes",
             f"pipeline has {len(nodes)} nodes; at most {max_nodes} are allowed",
         )
+    by_type: dict[str, list[str]] = {}
+    for node_id in node_type_of:
+        by_type.setdefault(nodes[rank[node_id]]["type"], []).append(node_id)
+    for type_name, members in by_type.items():
+        limit = types[type_name].max_count
+        if limit is not None and len(members) > limit:
+            out.add(
+                "too-many-of-type",
+                f"pipeline has {len(members)} {type_name} nodes ({_names(members)});"
+                f" at most {limit} {'is' if limit == 1 else 'are'} allowed",
+                members,
+            )
 
     # Edges: shape and ends.
     self_loops: list[tuple[str, str]] = []

@@ -384,3 +384,17 @@ def test_odd_node_ids_are_quoted_so_messages_stay_one_line() -> None:
         ("cycle", "cycle plain -> 'two words' -> 'evil\\n\\x1b[31m' -> plain")
     ]
     assert all("\n" not in m and "\x1b" not in m for m in report.messages)
+
+
+def test_one_trigger_per_pipeline() -> None:
+    second = {"id": "webhook", "type": "trigger"}
+    report = validate_pipeline(
+        [TRIGGER, second, out("z")], [edge("start", "z"), edge("webhook", "z")]
+    )
+    assert problems(report) == [
+        ("too-many-of-type", "pipeline has 2 trigger nodes (start, webhook); at most 1 is allowed")
+    ]
+    types = {**DEFAULT_NODE_TYPES, "trigger": NodeType("trigger", entry=True)}
+    assert validate_pipeline(
+        [TRIGGER, second, out("z")], [edge("start", "z"), edge("webhook", "z")], node_types=types
+    ).ok
