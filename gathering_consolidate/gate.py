@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 SQL_FAMILY = "SQL"
+#: The test ledger's file name at the project root (`gathering-consolidate tests ledger`).
+LEDGER_FILE = "tests-ledger.json"
 
 
 class GateError(Exception):
@@ -94,19 +96,29 @@ def run_gate(
     lint_guard_tier: int = 1,
     python: str | None = None,
 ) -> GateResult:
-    """Run the four gates on `path`. Raises GateError for a missing baseline or ledger file,
-    ConfigError for a bad configuration, FileNotFoundError for a missing path."""
-    from .config import target_python
+    """Run the four gates on `path`. `baseline` defaults to the configuration's `baseline`,
+    `ledger` to `tests-ledger.json` at the project root when there is one. Raises GateError for
+    a missing or unreadable baseline or ledger file, ConfigError for a bad configuration,
+    FileNotFoundError for a missing path."""
+    from .audit import known_options, registry
+    from .config import load_config, target_python
     from .project import audit
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or directory")
-    for option, value in (("--baseline", baseline), ("--ledger", ledger)):
-        if value is not None and not Path(value).is_file():
-            raise GateError(f"{option} {value}: no such file")
     with target_python(python):
-        result = audit(path)
+        config = load_config(
+            path, known_rules=[c.id for c in registry()], known_options=known_options()
+        )
+        if baseline is None and config.baseline:
+            baseline = config.root / config.baseline  # `baseline = "..."` in the configuration
+        if ledger is None and (config.root / LEDGER_FILE).is_file():
+            ledger = config.root / LEDGER_FILE
+        for option, value in (("--baseline", baseline), ("--ledger", ledger)):
+            if value is not None and not Path(value).is_file():
+                raise GateError(f"{option} {value}: no such file")
+        result = audit(path, config=config)
     sections = [
         audit_section(result, baseline),
         sql_section(result),
@@ -210,27 +222,35 @@ def tests_section(path: Path, ledger: Path | None) -> GateSection:
             "tests",
             "test ledger",
             "skipped",
-            "no --ledger given (write one with `gathering-consolidate tests ledger`)",
+            f"no --ledger given and no {LEDGER_FILE} at the project root (write one with"
+            " `gathering-consolidate tests ledger`)",
         )
     try:
-        testsuite = importlib.import_module(f"{__package__}.testsuite")
+        testsuite_gate = importlib.import_module(f"{__package__}.testsuite.gate")
     except ImportError as exc:
         return GateSection(
             "tests", "test ledger", "error", f"the test ledger library is not available ({exc})"
         )
-    outcome = testsuite.gate(path, ledger)
-    problems = []
-    for problem in outcome.problems:
-        where = f"{problem.location}: " if getattr(problem, "location", None) else ""
-        problems.append(f"{where}{problem.code}: {problem.message}")
+    try:
+        outcome = testsuite_gate.gate(path, ledger)
+    except ValueError as exc:  # LedgerError, OverridesError: an unreadable ledger or overrides
+        return GateSection("tests", "test ledger", "error", str(exc))
+    problems = [_problem_line(p) for p in outcome.problems]
+    notes = [_problem_line(p) for p in getattr(outcome, "warnings", ())]
     summary = (
         f"the tests match the ledger {ledger}"
         if outcome.passed
         else f"{len(problems)} differences from the ledger {ledger}"
     )
-    return GateSection(
-        "tests", "test ledger", "pass" if outcome.passed else "fail", summary, problems
-    )
+    if notes:
+        summary += f" ({len(notes)} warnings: {'; '.join(notes[:3])})"
+    status = "pass" if outcome.passed else "fail"
+    return GateSection("tests", "test ledger", status, summary, problems, {"warnings": notes})
+
+
+def _problem_line(problem: Any) -> str:
+    where = f"{problem.location}: " if getattr(problem, "location", None) else ""
+    return f"{where}{problem.code}: {problem.message}"
 
 
 def lint_guard_section(path: Path, tier: int, python: str | None) -> GateSection:

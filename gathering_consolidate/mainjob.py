@@ -570,11 +570,9 @@ def _stage_tests(ctx: Context) -> StageOutcome:
     from .codemods.engine import codemod_registry
 
     try:
-        testsuite = importlib.import_module(f"{__package__}.testsuite")
+        ledger_module = importlib.import_module(f"{__package__}.testsuite.ledger")
     except ImportError as exc:
         raise StageSkipped(f"the test ledger library is not available ({exc})") from None
-    if not hasattr(testsuite, "build_ledger"):
-        raise StageSkipped("the test ledger library has no build_ledger() yet")
     data: dict[str, Any] = {}
     if "tag-tests" in codemod_registry():
         ctx.step("tag-tests: tagging the tests")
@@ -582,7 +580,7 @@ def _stage_tests(ctx: Context) -> StageOutcome:
     else:
         data["tagging"] = None
     ctx.step("building the test ledger")
-    ledger = testsuite.build_ledger(ctx.after)
+    ledger = ledger_module.build_ledger(ctx.after)
     document = ledger.to_dict()
     (ctx.out / "tests-ledger.json").write_text(
         json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8"
@@ -599,25 +597,43 @@ def _stage_tests(ctx: Context) -> StageOutcome:
 
 
 def _stage_schema(ctx: Context) -> StageOutcome:
+    """The toolkit's alembic revisions on a disposable database: the project's own
+    `schema/*.sql` first (as its runner would apply them), then `upgrade head`, then the drift
+    check against the head schema; the offline SQL of the revisions is kept as `schema.sql`."""
     try:
-        schema = importlib.import_module(f"{__package__}.schema")
-        importlib.import_module(f"{__package__}.database")
+        migrations = importlib.import_module(f"{__package__}.schema.migrations")
+        database = importlib.import_module(f"{__package__}.database")
     except ImportError as exc:
         raise StageSkipped(f"the schema migration library is not available ({exc})") from None
-    migrate = getattr(schema, "migrate_project", None)
-    if migrate is None:
-        raise StageSkipped("the schema library has no migrate_project() yet")
+    app_schema = ctx.after / "schema"
+    if not sorted(app_schema.glob("*.sql")):
+        raise StageSkipped(
+            "the project has no schema/*.sql (the revisions apply on top of the app's own schema)"
+        )
     server = ctx.server()
-    outcome = migrate(ctx.after, server_url=server.url, progress=ctx.step)
-    data = outcome.to_dict() if hasattr(outcome, "to_dict") else dict(outcome)
+    with database.disposable_database(server.url, prefix="gc_run") as url:
+        applied = migrations.apply_sql_files(url, app_schema)
+        ctx.step(f"app schema: {', '.join(applied)}")
+        result = migrations.upgrade(url, progress=ctx.step)
+        ctx.step("drift check against the head schema")
+        drift = migrations.check(url)
+    (ctx.out / "schema.sql").write_text(migrations.render_sql(), encoding="utf-8")
+    data = result.to_dict()
+    data["app_schema"] = applied
+    data["revisions"] = [
+        {"revision": s["revision"], "description": s["description"], "duration_s": s["duration_s"]}
+        for s in data.pop("steps")
+    ]
+    data["drift"] = drift.to_dict()
     data["server"] = server.masked()
     data["embedded"] = server.embedded
-    applied = data.get("revisions", [])
-    return StageOutcome(
-        f"{len(applied)} revisions applied on {server.masked()}",
-        data,
-        failed=not data.get("ok", True),
+    data["sql_file"] = "schema.sql"
+    summary = (
+        f"{len(data['revisions'])} revisions applied ({data['start'] or 'base'} -> {data['end']})"
+        f" on the app's {len(applied)} schema files"
     )
+    summary += "; no drift from the head schema" if drift.ok else f"; {len(drift.problems)} drift"
+    return StageOutcome(summary, data, failed=not drift.ok)
 
 
 def _verify(ctx: Context, where: Path) -> StageOutcome:

@@ -442,19 +442,40 @@ def _schema(document: Mapping[str, Any]) -> str:
         reason = found["summary"] if found else "the stage did not run"
         return out + f"<p>Not migrated: {escape(reason)}.</p>"
     revisions = view.schema_revisions(document)
+    app_schema = ", ".join(f"<code>{escape(n)}</code>" for n in data.get("app_schema", []))
     out += (
-        f"<p>Migrated on {escape(str(data.get('server', '?')))}: {len(revisions)} revisions"
-        " applied.</p>"
+        f"<p>On a disposable database of {escape(str(data.get('server', '?')))}: the app's"
+        f" schema ({app_schema}), then {len(revisions)} revisions,"
+        f" {escape(str(data.get('start') or 'base'))} → {escape(str(data.get('end')))}"
+        f" (offline SQL: <code>{escape(str(data.get('sql_file', 'schema.sql')))}</code>).</p>"
     )
     if revisions:
         rows = [
             (
                 f"<code>{escape(str(r.get('revision', '')))}</code>",
-                escape(str(r.get("description") or r.get("doc") or "")),
+                escape(str(r.get("description", ""))),
+                view.seconds(r.get("duration_s")),
             )
             for r in revisions
         ]
-        out += _table(("revision", "what"), rows)
+        out += _table(("revision", "what", "time"), rows, numeric=(2,))
+    drift = data.get("drift")
+    if drift is not None:
+        if drift.get("ok"):
+            out += (
+                f"<p>{_badge('pass', 'no drift')} The database matches the head schema"
+                f" (<code>{escape(str(drift['head']))}</code>).</p>"
+            )
+        else:
+            items = "".join(
+                f"<li>{escape(p['kind'])} <code>{escape(p['object'])}</code>:"
+                f" {escape(p['message'])}</li>"
+                for p in drift["problems"]
+            )
+            out += (
+                f"<p>{_badge('fail', 'drift')} {len(drift['problems'])} differences from the head"
+                f" schema:</p><ul>{items}</ul>"
+            )
     return out
 
 

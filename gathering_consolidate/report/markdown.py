@@ -391,14 +391,35 @@ def _schema(document: Mapping[str, Any]) -> list[str]:
         reason = found["summary"] if found else "the stage did not run"
         return [*lines, f"Not migrated: {reason}.", ""]
     revisions = schema_revisions(document)
-    lines += [f"Migrated on {data.get('server', '?')}: {len(revisions)} revisions applied.", ""]
+    app_schema = ", ".join(f"`{name}`" for name in data.get("app_schema", []))
+    lines += [
+        f"On a disposable database of {data.get('server', '?')}: the app's schema ({app_schema}),"
+        f" then {len(revisions)} revisions, {data.get('start') or 'base'} → {data.get('end')}"
+        f" (offline SQL: `{data.get('sql_file', 'schema.sql')}`).",
+        "",
+    ]
     if revisions:
         rows = [
-            (f"`{r.get('revision', '')}`", r.get("description") or r.get("doc") or "")
+            (f"`{r.get('revision', '')}`", r.get("description", ""), seconds(r.get("duration_s")))
             for r in revisions
         ]
-        lines += _table(("revision", "what"), rows)
+        lines += _table(("revision", "what", "time"), rows)
+    drift = data.get("drift")
+    if drift is not None:
+        if drift.get("ok"):
+            lines += [f"Drift check: the database matches the head schema ({drift['head']}).", ""]
+        else:
+            lines += [
+                f"Drift check: {len(drift['problems'])} differences from the head schema:",
+                "",
+            ]
+            lines += [f"- {p['kind']} `{p['object']}`: {p['message']}" for p in drift["problems"]]
+            lines.append("")
     return lines
+
+
+def seconds(value: Any) -> str:
+    return f"{value:.2f} s" if isinstance(value, int | float) else ""
 
 
 def _verify(document: Mapping[str, Any]) -> list[str]:
