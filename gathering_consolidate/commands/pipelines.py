@@ -9,6 +9,7 @@ one, 0 when all are valid, 2 on input that cannot be read (file, syntax, shape, 
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 import sys
@@ -57,7 +58,12 @@ def _emit_json(data: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-_FORMAT = typer.Option("--format", "-f", help="Output format: text or json.")
+class Format(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
+_FORMAT = typer.Option("--format", "-f", help="Output format.")
 _TABLE_HELP = "The table to read (NAME or SCHEMA.NAME)."
 
 
@@ -86,8 +92,9 @@ def validate(
         Path | None,
         typer.Option(
             "--node-types",
-            help="JSON or YAML file of node types ({type: {required: {key: json-type}, entry:"
-            " bool}}) instead of GatheRing's.",
+            help="JSON or YAML file of node types instead of GatheRing's: {TYPE: {required:"
+            " {KEY: string|integer|number|boolean|object|array|any}, optional: {...}, entry:"
+            " bool, max_count: N}}.",
         ),
     ] = None,
     max_nodes: Annotated[int, typer.Option("--max-nodes", min=1)] = 50,
@@ -99,7 +106,7 @@ def validate(
         int | None,
         typer.Option("--max-visits", min=1, help="With --allow-loops: every node's visit limit."),
     ] = None,
-    output_format: Annotated[str, _FORMAT] = "text",
+    output_format: Annotated[Format, _FORMAT] = Format.text,
 ) -> None:
     """Validate stored pipeline definitions: cycles, self-loops, unknown node types, missing
     config, dangling edges, unreachable nodes, size. Exit 1 when any is invalid."""
@@ -112,8 +119,6 @@ def validate(
         validate_table,
     )
 
-    if output_format not in ("text", "json"):
-        raise _fail(f"--format {output_format!r}: expected text or json")
     _one_source(files, database_url, "FILE")
     if max_visits is not None and not allow_loops:
         raise _fail("--max-visits only applies with --allow-loops")
@@ -136,7 +141,7 @@ def validate(
         raise _fail(f"--node-types {node_types}: {exc}") from None
     except SourceError as exc:
         raise _fail(str(exc)) from None
-    if output_format == "json":
+    if output_format is Format.json:
         _emit_json(batch.to_dict())
     else:
         lines = []
@@ -183,14 +188,12 @@ def validate_cron(
     show_next: Annotated[
         int, typer.Option("--next", min=0, max=100, help="Show the next N runs (UTC).")
     ] = 0,
-    output_format: Annotated[str, _FORMAT] = "text",
+    output_format: Annotated[Format, _FORMAT] = Format.text,
 ) -> None:
     """Validate cron expressions: the field at fault, schedules that never fire or fire more
     often than --min-interval. Exit 1 when any is invalid."""
     from ..pipelines.sources import SourceError, check_cron, validate_cron_table
 
-    if output_format not in ("text", "json"):
-        raise _fail(f"--format {output_format!r}: expected text or json")
     _one_source(expressions, database_url, "EXPR")
     tokens = expressions or []
     if len(tokens) > 1 and not any(t.split() != [t] or t.startswith("@") for t in tokens):
@@ -223,7 +226,7 @@ def validate_cron(
             )
     except SourceError as exc:
         raise _fail(str(exc)) from None
-    if output_format == "json":
+    if output_format is Format.json:
         _emit_json(batch.to_dict())
     else:
         lines = []

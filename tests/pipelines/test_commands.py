@@ -357,3 +357,9 @@ def test_several_files_and_a_bad_one_stops_before_any_output(tmp_path: Path) -> 
     result = invoke("validate", str(good), str(broken))
     assert result.exit_code == 2 and result.stdout == ""
     assert "broken.yaml: invalid YAML at line 1, column 9" in result.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["validate"], ["validate-cron"]])
+def test_help(command: list[str]) -> None:
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0 and "Usage" in result.stdout
