@@ -8,6 +8,7 @@ Exit codes (as ruff's): 0 nothing found, 1 findings (or files that could not be 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import sys
 import threading
@@ -99,12 +100,31 @@ def _with_python(run, python: str | None):
     return wrapped
 
 
+class AuditFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+    github = "github"
+
+
 @app.command()
 def audit(
-    path: Annotated[Path, typer.Argument(help="The project (or file) to audit.")] = Path("."),
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="The project (or file) to audit; with --changed, the changed files.",
+            show_default=False,
+        ),
+    ] = None,
     output_format: Annotated[
-        Format, typer.Option("--format", "-f", help="Output format.")
-    ] = Format.text,
+        AuditFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Output format: text, json, sarif (2.1.0) or github (workflow annotations and"
+            " a job summary in $GITHUB_STEP_SUMMARY).",
+        ),
+    ] = AuditFormat.text,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report to FILE.")
     ] = None,
@@ -125,19 +145,73 @@ def audit(
         bool, typer.Option("--quiet", "-q", help="Only the findings: no tables, no progress.")
     ] = False,
     python: Annotated[str | None, _PYTHON_OPTION] = None,
+    sarif_file: Annotated[
+        Path | None,
+        typer.Option("--sarif-file", metavar="FILE", help="Also write the findings as SARIF."),
+    ] = None,
+    github: Annotated[
+        bool,
+        typer.Option(
+            "--github",
+            help="Also print GitHub annotations and append the job summary to"
+            " $GITHUB_STEP_SUMMARY (as --format github, beside another format).",
+        ),
+    ] = False,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            metavar="FILE",
+            help="Report only findings this baseline does not cover (default: the `baseline`"
+            " of the configuration, if set).",
+        ),
+    ] = None,
+    update_baseline: Annotated[
+        bool,
+        typer.Option(
+            "--update-baseline", help="Write every current finding to the baseline, then exit 0."
+        ),
+    ] = False,
+    changed: Annotated[
+        bool,
+        typer.Option(
+            "--changed",
+            help="PATHS are changed files (pre-commit): audit their project through the cache"
+            " and report the findings in them, and cross-file ones pointing into them.",
+        ),
+    ] = False,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix",
+            help="First apply the safe codemods that fix findings (with --changed: to the"
+            " changed files only).",
+        ),
+    ] = False,
 ) -> None:
     """Audit a project: read-only, prints findings; exit 0 clean, 1 findings, 2 error."""
-    from .project import audit as run_audit
-
-    run_audit = _with_python(run_audit, python)
-
+    targets = list(paths or [Path(".")])
+    if not changed and len(targets) > 1:
+        raise _fail(f"one PATH expected, got {len(targets)} (several files only with --changed)")
+    if update_baseline and (output_format is not AuditFormat.text or sarif_file or github):
+        raise _fail("--update-baseline writes the baseline only; run the report without it")
+    options = _AuditOptions(
+        output_format, output, select, ignore, no_cache, jobs, quiet, sarif_file, github,
+        baseline, update_baseline, fix,
+    )  # fmt: skip
     console = Console(stderr=True)
-    show_progress = output_format is Format.text and not quiet and sys.stderr.isatty()
+    code = 0
     try:
         with _sigterm_exits():
-            result = _run_audit_with_progress(
-                run_audit, path, select, ignore, no_cache, jobs, show_progress, console
-            )
+            if changed:
+                from .precommit import group_by_project
+
+                for files in group_by_project(targets).values():
+                    step = _with_python(_audit_changed, python)
+                    code = max(code, step(files, options, console))
+            else:
+                step = _with_python(_audit_one, python)
+                code = step(targets[0], options, console)
     except KeyboardInterrupt:
         # Workers are stopped by the scanner; nothing was written (no report, no cache).
         console.print("interrupted")
@@ -146,8 +220,182 @@ def audit(
         raise _fail(str(exc)) from None
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from None
-    _emit(result, output_format, output, quiet)
-    raise typer.Exit(result.exit_code)
+    raise typer.Exit(code)
+
+
+@dataclasses.dataclass(frozen=True)
+class _AuditOptions:
+    output_format: AuditFormat
+    output: Path | None
+    select: list[str] | None
+    ignore: list[str] | None
+    no_cache: bool
+    jobs: int | None
+    quiet: bool
+    sarif_file: Path | None
+    github: bool
+    baseline: Path | None
+    update_baseline: bool
+    fix: bool
+
+
+def _load_project_config(path: Path, options: _AuditOptions):
+    from .audit import known_options, registry
+    from .config import load_config
+
+    return load_config(
+        path,
+        select=_split(options.select),
+        ignore=_split(options.ignore) or (),
+        known_rules=[c.id for c in registry()],
+        known_options=known_options(),
+    )
+
+
+def _audit_one(path: Path, options: _AuditOptions, console: Console) -> int:
+    from .project import audit as run_audit
+
+    if not path.exists() and not path.is_symlink():
+        raise FileNotFoundError(f"{path}: no such file or directory")
+    config = _load_project_config(path, options)
+    if options.fix:
+        from .precommit import fix_changed
+
+        _report_fixes(fix_changed(path, None), console)
+    show_progress = (
+        options.output_format is AuditFormat.text and not options.quiet and sys.stderr.isatty()
+    )
+    result = _run_audit_with_progress(
+        run_audit, path, config, options.no_cache, options.jobs, show_progress, console
+    )
+    return _finish(result, config, options, changed=None)
+
+
+def _audit_changed(files: list[Path], options: _AuditOptions, console: Console) -> int:
+    from .precommit import changed_files, fix_changed
+    from .project import audit as run_audit
+
+    config = _load_project_config(files[0], options)
+    changes = changed_files(files, config)
+    if not changes.paths:
+        return 0  # nothing of this project's Python changed
+    if options.fix:
+        _report_fixes(fix_changed(config.root, set(changes.paths)), console)
+    result = run_audit(config.root, config=config, cache=not options.no_cache, jobs=options.jobs)
+    return _finish(result, config, options, changed=changes.paths)
+
+
+def _report_fixes(report, console: Console) -> None:
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    for codemod, paths in report.by_codemod.items():
+        for path in paths:
+            err.print(f"fixed {escape(path)} ({escape(codemod)})")
+    for failure in report.failures:
+        err.print(f"[red]fix failed[/] {escape(failure)}")
+
+
+def _baseline_path(config, options: _AuditOptions) -> Path | None:
+    if options.baseline is not None:
+        return options.baseline
+    if config.baseline:
+        return config.root / config.baseline
+    return None
+
+
+def _finish(result, config, options: _AuditOptions, changed: tuple[str, ...] | None) -> int:
+    """Baseline, changed-files scope, then every requested output; returns the exit code."""
+    from . import baseline as ratchet
+
+    where = _baseline_path(config, options)
+    if options.update_baseline:
+        if where is None:
+            raise _fail(
+                "--update-baseline needs --baseline FILE (or `baseline` in the configuration)"
+            )
+        try:
+            written = ratchet.write_baseline(result, where)
+        except ratchet.BaselineError as exc:
+            raise _fail(str(exc)) from None
+        except OSError as exc:
+            raise _fail(f"cannot write {where}: {exc.strerror or exc}") from None
+        n = len(written)
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"baseline {escape(str(where))}: {n} finding{'s' if n != 1 else ''} accepted"
+        )
+        return EXIT_ERROR if result.errors else (1 if result.failed_files else 0)
+    diff = None
+    shown = result
+    if where is not None:
+        try:
+            diff = ratchet.compare(result, ratchet.load_baseline(where))
+        except ratchet.BaselineError as exc:
+            raise _fail(str(exc)) from None
+        shown = ratchet.filtered(result, diff)
+    if changed is not None:
+        from .precommit import restrict
+
+        shown = restrict(shown, changed)
+    _emit(shown, options, diff, changed)
+    return shown.exit_code
+
+
+def _emit(result, options: _AuditOptions, diff=None, changed=None) -> None:
+    fmt, output, quiet = options.output_format, options.output, options.quiet
+    baselined = diff is not None
+    if fmt is AuditFormat.json:
+        import json
+
+        from .report import json as json_report
+
+        document = json_report.audit_to_dict(result)
+        if diff is not None:
+            document["baseline"] = {k: v for k, v in diff.to_dict().items() if k != "new"}
+        if changed is not None:
+            document["changed"] = list(changed)
+        _write_or_print(json.dumps(document, indent=2) + "\n", output)
+    elif fmt is AuditFormat.sarif:
+        from .report import sarif
+
+        _write_or_print(sarif.render(result, baselined=baselined), output)
+    elif fmt is AuditFormat.github:
+        from .report import github as github_report
+
+        _write_or_print(github_report.render(result), output)
+    else:
+        _emit_text(result, output, quiet, diff)
+    if options.sarif_file is not None:
+        from .report import sarif
+
+        _write_report(options.sarif_file, sarif.render(result, baselined=baselined))
+    if options.github and fmt is not AuditFormat.github:
+        from .report import github as github_report
+
+        sys.stdout.write(github_report.render(result))
+    if options.github or fmt is AuditFormat.github:
+        _write_step_summary(result, diff)
+
+
+def _write_or_print(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        _write_report(output, text)
+
+
+def _write_step_summary(result, diff) -> None:
+    """Append the job summary to $GITHUB_STEP_SUMMARY (a file GitHub gives each step), if set."""
+    import os
+
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    from .report import github as github_report
+
+    try:
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(github_report.summary_markdown(result, diff=diff))
+    except OSError as exc:
+        raise _fail(f"cannot write the job summary {target}: {exc.strerror or exc}") from None
 
 
 @contextlib.contextmanager
@@ -170,15 +418,8 @@ def _sigterm_exits():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _run_audit_with_progress(
-    run_audit, path, select, ignore, no_cache, jobs, show_progress, console
-):
-    options = {
-        "select": _split(select),
-        "ignore": _split(ignore) or (),
-        "cache": not no_cache,
-        "jobs": jobs,
-    }
+def _run_audit_with_progress(run_audit, path, config, no_cache, jobs, show_progress, console):
+    options = {"config": config, "cache": not no_cache, "jobs": jobs}
     if not show_progress:
         return run_audit(path, **options)
     from rich.progress import Progress
@@ -193,30 +434,37 @@ def _run_audit_with_progress(
         )
 
 
-def _emit(result, output_format: Format, output: Path | None, quiet: bool) -> None:
-    if output_format is Format.json:
-        from .report import json as json_report
-
-        text = json_report.render(result)
-        if output is None:
-            sys.stdout.write(text)
-        else:
-            _write_report(output, text)
-        return
+def _emit_text(result, output: Path | None, quiet: bool, diff=None) -> None:
     from .report import console as console_report
 
     if output is None:
         # Piped (CI logs, pre-commit): rich would assume 80 columns and cut table cells.
         width = None if sys.stdout.isatty() else 120
-        console_report.render(result, Console(highlight=False, width=width), quiet=quiet)
+        console = Console(highlight=False, width=width)
+        console_report.render(result, console, quiet=quiet)
+        _print_baseline(diff, console, quiet)
     else:
         import io
 
         buffer = io.StringIO()
-        console_report.render(
-            result, Console(file=buffer, width=120, no_color=True, highlight=False), quiet=quiet
-        )
+        console = Console(file=buffer, width=120, no_color=True, highlight=False)
+        console_report.render(result, console, quiet=quiet)
+        _print_baseline(diff, console, quiet)
         _write_report(output, buffer.getvalue())
+
+
+def _print_baseline(diff, console: Console, quiet: bool) -> None:
+    """The baseline's verdict after the report: counts, then what to do about fixed and stale
+    entries (quiet: nothing unless there is something to do)."""
+    if diff is None or (quiet and not (diff.fixed or diff.stale)):
+        return
+    console.print(f"baseline: {escape(diff.summary())}", soft_wrap=True)
+    if diff.fixed or diff.stale:
+        console.print(
+            f"  {len(diff.fixed)} fixed and {len(diff.stale)} stale entries:"
+            " --update-baseline rewrites the baseline",
+            soft_wrap=True,
+        )
 
 
 def _write_report(path: Path, text: str) -> None:
