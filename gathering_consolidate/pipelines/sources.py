@@ -329,7 +329,8 @@ def _rows(
             masked = server.masked()
             with psycopg.connect(server.url, connect_timeout=10) as conn:
                 conn.read_only = True
-                exists = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+                quoted = table_id.as_string(conn)
+                exists = conn.execute("SELECT to_regclass(%s)", (quoted,)).fetchone()
                 if exists is None or exists[0] is None:
                     raise SourceError(f"table {table} does not exist in {masked}")
                 with conn.cursor(name="gc_pipelines_read") as cursor:

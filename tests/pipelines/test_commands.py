@@ -288,11 +288,11 @@ def test_validate_database_named_table_and_columns(gathering_db: str) -> None:
 
     with psycopg.connect(gathering_db, autocommit=True) as conn:
         conn.execute(
-            "CREATE TABLE public.flows (flow_id text PRIMARY KEY, graph_nodes json,"
+            'CREATE TABLE public."Flows" (flow_id text PRIMARY KEY, graph_nodes json,'
             " graph_edges jsonb)"
         )
         conn.execute(
-            "INSERT INTO public.flows VALUES ('f1', %s, %s)",
+            "INSERT INTO public.\"Flows\" VALUES ('f1', %s, %s)",
             (json.dumps(CYCLIC["nodes"]), json.dumps(CYCLIC["edges"])),
         )
     args = [
@@ -300,7 +300,7 @@ def test_validate_database_named_table_and_columns(gathering_db: str) -> None:
         "--database-url",
         gathering_db,
         "--table",
-        "flows",
+        "Flows",
         "--id-column",
         "flow_id",
         "--name-column",
@@ -313,7 +313,7 @@ def test_validate_database_named_table_and_columns(gathering_db: str) -> None:
     result = invoke(*args)
     assert result.exit_code == 1, result.output
     assert result.stdout.splitlines()[:2] == [
-        "pipeline f1 (flows flow_id=f1): 1 problem",
+        "pipeline f1 (Flows flow_id=f1): 1 problem",
         "  cycle: cycle a -> b -> a",
     ]
     missing = invoke("validate", "--database-url", gathering_db, "--table", "circle.nope")
@@ -363,3 +363,24 @@ def test_several_files_and_a_bad_one_stops_before_any_output(tmp_path: Path) -> 
 def test_help(command: list[str]) -> None:
     result = invoke(*command, "--help")
     assert result.exit_code == 0 and "Usage" in result.stdout
+
+
+@pytest.mark.postgres
+def test_validate_database_streams_many_rows(gathering_db: str) -> None:
+    """More rows than one fetch batch: every row is read and validated once, in id order."""
+    import psycopg
+
+    with psycopg.connect(gathering_db, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO circle.pipelines (id, name, nodes, edges)"
+            " SELECT 100 + g, 'bulk ' || g,"
+            " jsonb_build_array(jsonb_build_object('id', 's', 'type', 'trigger'),"
+            "   jsonb_build_object('id', 'o' || g, 'type', CASE WHEN g % 400 = 0 THEN 'llm'"
+            "   ELSE 'output' END)),"
+            " jsonb_build_array(jsonb_build_object('source', 's', 'target', 'o' || g))"
+            " FROM generate_series(1, 1200) AS g"
+        )
+    data = json.loads(invoke("validate", "--database-url", gathering_db, "-f", "json").stdout)
+    ids = [p["id"] for p in data["pipelines"]]
+    assert ids == [1, 2, 3, 4, *range(101, 1301)]
+    assert [p["id"] for p in data["pipelines"] if not p["ok"]] == [2, 3, 4, 500, 900, 1300]
