@@ -191,3 +191,131 @@ def test_base_exceptions_still_propagate(safe_handler):
 def test_helper_does_not_import_this_tool():
     assert "gathering_consolidate" not in HELPER_SOURCE.replace("gathering-consolidate", "")
     assert sys.modules.get("isolation_under_test") is None
+
+
+# -- the dispatch idioms of real event buses (issue 10 point 4) --------------------------------
+IDIOMS = """
+    import asyncio
+    import inspect
+    import logging
+
+    logger = logging.getLogger(__name__)
+
+
+    class EventBus:
+        def __init__(self, loop=None):
+            self._subscribers = {}
+            self._loop = loop
+
+        async def _safe_invoke(self, handler, event):
+            try:
+                result = handler(event)
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                logger.exception("subscriber %s failed", handler)
+
+        async def publish(self, event):
+            for handler in self._subscribers.get(event.type, []):
+                handler(event)
+
+        async def broadcast(self, event):
+            try:
+                await asyncio.gather(*(h(event) for h in self._subscribers[event.type]))
+            except Exception:
+                logger.exception("broadcast failed")
+
+        async def fanout(self, event, handlers):
+            await asyncio.gather(*(h(event) for h in handlers), return_exceptions=True)
+
+        def schedule(self, event):
+            for sub in self._subscribers.get(event.type, []):
+                asyncio.create_task(sub.callback(event))
+                self._loop.call_soon(sub.on_sync, event)
+
+        async def notify(self, listeners, event):
+            for listener in listeners:
+                try:
+                    value = listener.on_event(event)
+                    if inspect.isawaitable(value):
+                        value = await value
+                except Exception:
+                    pass
+"""
+
+
+def test_every_idiom_is_recognised_and_bare_loops_need_the_option():
+    files = {"app/__init__.py": "", "app/bus.py": IDIOMS}
+    result = plan(IsolateHandlers, files)
+    after = changed(result, "app/bus.py").after
+    assert "except Exception" not in after
+    assert "        result = safe_handler(\n            handler," in after
+    assert "        if asyncio.iscoroutine(result):\n            await result\n" in after
+    assert 'safe_handler(h, logger=logger, message="broadcast failed")(event) for h in' in after
+    assert "gather(*(safe_handler(h)(event) for h in handlers), return_exceptions=True)" in after
+    assert "asyncio.create_task(safe_handler(sub.callback)(event))" in after
+    assert "self._loop.call_soon(safe_handler(sub.on_sync), event)" in after
+    assert "value = safe_handler(listener.on_event)(event)" in after
+    assert "            handler(event)\n" in after  # the bare loop: listed, not changed
+    ((line, reason),) = refusals(result)
+    assert line == 23 and "calls each subscriber directly in publish" in reason
+    assert any("gather's try is gone" in w for w in changed(result, "app/bus.py").warnings)
+    bare = plan(IsolateHandlers, files, **{"bare-loops": True})
+    assert "            safe_handler(handler)(event)\n" in changed(bare, "app/bus.py").after
+    assert not refusals(bare)
+    again = {
+        **files,
+        "app/bus.py": changed(bare, "app/bus.py").after,
+        "app/isolation.py": HELPER_SOURCE,
+    }
+    assert not plan(IsolateHandlers, again, **{"bare-loops": True}).changes  # idempotent
+
+
+def test_migrated_bus_isolates_each_subscriber_at_run_time(tmp_path):
+    files = {"app/__init__.py": "", "app/bus.py": IDIOMS}
+    result = plan(IsolateHandlers, files, **{"bare-loops": True})
+    (tmp_path / "app").mkdir()
+    for change in result.changes:
+        (tmp_path / change.path).write_text(change.after)
+    (tmp_path / "app" / "__init__.py").write_text("")
+    script = dedent("""
+        import asyncio, logging, types
+        from app.bus import EventBus
+        failures = []
+        class Count(logging.Handler):
+            def emit(self, record):
+                failures.append(record.exc_info[1].args[0])
+        logging.getLogger().addHandler(Count())
+        logging.getLogger().setLevel(logging.ERROR)
+        calls = []
+        async def bad(e): raise RuntimeError("async")
+        def bad_sync(e): raise RuntimeError("sync")
+        async def good(e): calls.append("a")
+        def good_sync(e): calls.append("s")
+        class Sub:
+            def __init__(self, f): self.callback = self.on_event = f; self.on_sync = good_sync
+        async def main():
+            bus = EventBus(asyncio.get_running_loop())
+            e = types.SimpleNamespace(type="t")
+            for h in (bad, bad_sync, good):
+                await bus._safe_invoke(h, e)
+            bus._subscribers = {"t": [bad_sync, good_sync]}
+            await bus.publish(e)
+            bus._subscribers = {"t": [bad, good, bad]}
+            await bus.broadcast(e)
+            await bus.fanout(e, [bad, good])
+            await bus.notify([Sub(bad), Sub(bad_sync), Sub(good)], e)
+            bus._subscribers = {"t": [Sub(bad), Sub(good)]}
+            bus.schedule(e)
+            await asyncio.sleep(0.05)
+        asyncio.run(main())
+        print(sorted(calls), sorted(failures))
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    # Every good subscriber ran; every failure was logged once, none escaped.
+    good, failed = out.stdout.strip().split("] [")
+    assert good == "['a', 'a', 'a', 'a', 'a', 's', 's', 's'"
+    assert failed == ", ".join(["'async'"] * 6 + ["'sync'"] * 3) + "]"
