@@ -106,6 +106,9 @@ def verify(
             )  # fmt: skip
     except VerifyError as exc:
         raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        err.print("interrupted: the app and locust were stopped and the database dropped")
+        raise typer.Exit(130) from None
     if output_format == "json":
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
     else:

@@ -25,6 +25,7 @@ Fix: `gathering-consolidate migrate async-db` (an async pool awaited in async ha
 
 from __future__ import annotations
 
+import math
 import statistics
 import threading
 import time
@@ -42,7 +43,7 @@ PROBE_TIMEOUT_S = 10.0
 def percentile(samples: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of a non-empty list."""
     ordered = sorted(samples)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
     return ordered[rank - 1]
 
 
