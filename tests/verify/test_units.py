@@ -38,7 +38,7 @@ def test_shipped_profiles_load_and_name_their_app():
 def test_unknown_profile_keys_and_names_are_errors(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[auth]\nregistr = "/x"\n')
-    with pytest.raises(ProfileError, match="unknown key.*registr"):
+    with pytest.raises(ProfileError, match=r"unknown key.*registr"):
         load_profile(bad)
     (tmp_path / "sec.toml").write_text("[nope]\n")
     with pytest.raises(ProfileError, match=r"unknown section \[nope\]"):
@@ -184,7 +184,7 @@ def test_injection_probes_cover_string_slots_only_with_every_payload():
         _probes(OPENAPI, "/items/{item_id}", "get", OPENAPI["paths"]["/items/{item_id}"]["get"])
     )
     assert len(probes) == len(PAYLOADS)  # q only: item_id is an integer, sort an enum
-    description, url, query, kind, body = probes[3]
+    _description, url, query, kind, _body = probes[3]
     assert url == "/items/1" and kind is None and query == {"q": PAYLOADS[3]}
     login = OPENAPI["paths"]["/auth/login"]["post"]
     form = list(_probes(OPENAPI, "/auth/login", "post", login))
