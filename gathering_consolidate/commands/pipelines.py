@@ -73,7 +73,8 @@ def validate(
         list[Path] | None,
         typer.Argument(
             help="JSON or YAML files, each one pipeline ({nodes, edges}), a list of them or"
-            " {pipelines: [...]}; - reads standard input.",
+            " {pipelines: [...]}; a folder stands for its .json/.yaml/.yml files; - reads"
+            " standard input.",
             show_default=False,
         ),
     ] = None,

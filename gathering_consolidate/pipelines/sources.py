@@ -193,8 +193,6 @@ def read_structured(path: str | Path) -> Any:
                 raw = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise SourceError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise SourceError(f"{name}: is a directory, not a file") from None
     except OSError as exc:
         raise SourceError(f"{name}: cannot read: {exc.strerror or exc}") from None
     if len(raw) > MAX_FILE_BYTES:
@@ -267,13 +265,40 @@ def _name_of(entry: Mapping[str, Any]) -> str | None:
     return str(name) if name is not None else None
 
 
+PIPELINE_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def expand_paths(paths: Sequence[str | Path]) -> list[str]:
+    """Files as given; a folder stands for its `.json`, `.yaml` and `.yml` files, at any depth
+    (sorted; symbolic links to folders are not followed)."""
+    import os
+
+    result: list[str] = []
+    for path in paths:
+        if str(path) != "-" and Path(path).is_dir():
+            found = []
+            for folder, subfolders, files in os.walk(path):
+                subfolders.sort()
+                found += [
+                    os.path.join(folder, f)
+                    for f in sorted(files)
+                    if f.lower().endswith(PIPELINE_SUFFIXES)
+                ]
+            if not found:
+                raise SourceError(f"{path}: no .json, .yaml or .yml file in this folder")
+            result += found
+        else:
+            result.append(str(path))
+    return result
+
+
 def validate_files(
     paths: Sequence[str | Path], options: ValidationOptions | None = None
 ) -> PipelineBatch:
-    """Validate every pipeline of every file (all files are read before any is validated, so a
-    bad file is reported before any output)."""
+    """Validate every pipeline of every file (folders: their JSON and YAML files); all files are
+    read before any is validated, so a bad file is reported before any output."""
     options = options or ValidationOptions()
-    loaded = [(str(p), read_structured(p)) for p in paths]
+    loaded = [(p, read_structured(p)) for p in expand_paths(paths)]
     results = []
     for name, data in loaded:
         for location, entry in pipelines_in(data, "<stdin>" if name == "-" else name):

@@ -164,7 +164,11 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     both = invoke("validate", "x.json", "--database-url", "postgresql://u@127.0.0.1:1/db")
     assert both.exit_code == 2 and "not both" in both.stderr
     assert invoke("validate", str(tmp_path), "--max-visits", "2").exit_code == 2
-    assert invoke("validate", str(tmp_path)).stderr.strip().endswith("is a directory, not a file")
+    assert (
+        invoke("validate", str(tmp_path))
+        .stderr.strip()
+        .endswith("no .json, .yaml or .yml file in this folder")
+    )
     assert invoke("validate-cron").exit_code == 2
     bad = invoke("validate-cron", "0 * * * *", "--min-interval", "ten")
     assert bad.exit_code == 2 and "expected a duration such as 30s, 10m" in bad.stderr
@@ -384,3 +388,16 @@ def test_validate_database_streams_many_rows(gathering_db: str) -> None:
     ids = [p["id"] for p in data["pipelines"]]
     assert ids == [1, 2, 3, 4, *range(101, 1301)]
     assert [p["id"] for p in data["pipelines"] if not p["ok"]] == [2, 3, 4, 500, 900, 1300]
+
+
+def test_a_folder_stands_for_its_pipeline_files(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a.json").write_text(json.dumps(GOOD))
+    (tmp_path / "b" / "c.yaml").write_text(json.dumps(CYCLIC))
+    (tmp_path / "notes.txt").write_text("not a pipeline")
+    result = invoke("validate", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == (
+        f"pipeline 2 'Loops forever' ({tmp_path / 'b' / 'c.yaml'}): 1 problem"
+    )
+    assert result.stdout.splitlines()[-1].startswith("checked 2 pipelines from ")
