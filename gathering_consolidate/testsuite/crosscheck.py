@@ -94,6 +94,13 @@ def collect_with_pytest(
         if "::" in line and not line.startswith(("ERROR", "FAILED"))
     ]
     errors = [line.strip() for line in proc.stdout.splitlines() if line.startswith("ERROR ")]
+    if proc.returncode not in (0, 5) and not errors:
+        # pytest stopped before collecting (a conftest that does not import, a bad option)
+        output = (proc.stdout + "\n" + proc.stderr).splitlines()
+        reasons = [line.strip() for line in output if line.startswith(("E ", "ERROR:"))]
+        errors = list(dict.fromkeys(reasons))[-5:] or [
+            f"pytest exited with {proc.returncode}: {(output or ['no output'])[-1].strip()}"
+        ]
     static_ids = [item.nodeid for item in found.items]
     static_set, pytest_set = set(static_ids), set(collected)
     return CrossCheck(
