@@ -78,7 +78,7 @@ class PipelineReport:
     order the nodes were given in) when the graph is a valid DAG, else empty; `entry_nodes` are
     the nodes a run starts from."""
 
-    problems: tuple[PipelineProblem, ...] = ()
+    problems: list[PipelineProblem] = field(default_factory=list)
     order: tuple[str, ...] = ()
     entry_nodes: tuple[str, ...] = ()
     node_count: int = 0
@@ -314,10 +314,10 @@ def validate_pipeline(
         out.add("invalid-pipeline", f"edges must be a list, got {_describe(edges)}")
         shape_ok = False
     if not shape_ok:
-        return PipelineReport(tuple(out.problems))
+        return PipelineReport(list(out.problems))
     if not nodes:
         out.add("no-entry", "pipeline has no nodes")
-        return PipelineReport(tuple(out.problems), edge_count=len(edges))
+        return PipelineReport(list(out.problems), edge_count=len(edges))
 
     # Nodes: ids, duplicates, types, config.
     graph = nx.DiGraph()
@@ -469,7 +469,7 @@ def validate_pipeline(
     order: list[str] = []
     if not out.problems and not loops and not self_loops:
         order = _topological_order(graph, rank)
-    return PipelineReport(tuple(out.problems), tuple(order), tuple(entries), len(nodes), len(edges))
+    return PipelineReport(list(out.problems), tuple(order), tuple(entries), len(nodes), len(edges))
 
 
 def _check_loop_bounds(
