@@ -274,3 +274,97 @@ def check(
             else f"{report.database}: {n} difference{'s' if n != 1 else ''} from the head schema"
         )
     raise typer.Exit(0 if report.ok else 1)
+
+
+@schema_app.command("lint")
+def lint(
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A target's alembic revisions (folder or file, read statically, never run) or"
+            " .sql files; default: this tool's own revisions."
+        ),
+    ] = None,
+    profile: Annotated[str | None, _PROFILE] = None,
+    output_format: Annotated[str, _FORMAT] = "text",
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Also list inline ignores and what was not rendered."),
+    ] = False,
+) -> None:
+    """Lint migrations with squawk: exit 0 clean, 1 violations, 2 error. Our own revisions are
+    rendered by alembic's offline mode; a target's are replayed statically (op.* calls with literal
+    and SQLAlchemy arguments) and what cannot be is listed as not rendered."""
+    from ..schema.lint import LintError, lint_own, lint_path
+
+    _check_format(output_format)
+    try:
+        result = lint_own(_profile(profile)) if path is None else lint_path(path)
+    except LintError as exc:
+        raise _fail(str(exc)) from None
+    if output_format == "json":
+        _print_json(result.to_dict())
+        raise typer.Exit(0 if result.ok else 1)
+    for v in result.violations:
+        where = f"{v.path}:{v.line}" if v.line else v.path
+        print(f"{where}: {v.rule}: {v.message}")
+        if verbose and v.statement:
+            print(f"    {v.statement}")
+    if verbose:
+        for i in result.ignored:
+            print(f"{i.path}:{i.line}: ignored {i.rule}: {i.reason}")
+        for n in result.not_rendered:
+            print(f"{n.path}:{n.line}: not rendered: {n.reason}")
+    rules = ", ".join(f"{rule} ({n})" for rule, n in result.by_rule().items())
+    print(
+        f"{result.target}: {result.files} file(s), {result.statements} statement(s) rendered,"
+        f" {len(result.violations)} violation(s){': ' + rules if rules else ''};"
+        f" {len(result.ignored)} ignored inline with a reason,"
+        f" {len(result.not_rendered)} statement(s) not rendered"
+        + ("" if verbose or not (result.ignored or result.not_rendered) else " (-v lists them)")
+    )
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@schema_app.command("import-users")
+def import_users(
+    dump: Annotated[
+        Path, typer.Option("--from", help="The user store's export (JSON), '-' for stdin.")
+    ],
+    database_url: Annotated[str | None, _URL] = None,
+    profile: Annotated[str | None, _PROFILE] = None,
+    output_format: Annotated[str, _FORMAT] = "text",
+) -> None:
+    """Copy an in-memory user store's export into the users table (at the head schema), ids and
+    hashes kept, in one transaction; running it again changes nothing. A malformed record is
+    reported with its position and nothing is written (exit 2)."""
+    import sys
+
+    from ..schema.users import UserImportError, read_dump
+    from ..schema.users import import_users as run_import
+
+    _check_format(output_format)
+    prof = _profile(profile)
+    try:
+        text = sys.stdin.read() if str(dump) == "-" else dump.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(f"cannot read {dump}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        records = read_dump(text, source=str(dump))
+    except UserImportError as exc:
+        raise _fail(str(exc)) from None
+
+    def run(url: str):
+        try:
+            return run_import(url, records, profile=prof)
+        except UserImportError as exc:
+            raise _fail(str(exc)) from None
+
+    result = _with_database(database_url, None, run)
+    if output_format == "json":
+        _print_json(result.to_dict())
+        return
+    print(
+        f"{result.database}: {result.inserted} user(s) imported, {result.unchanged} already"
+        f" there, into {result.table}"
+    )
