@@ -797,23 +797,34 @@ class _Scopes:
             current = self.parents.get(current)
         return current
 
-    def callables(self, node: ast.AST) -> set[str]:
+    def callables(self, node: ast.AST) -> tuple[set[str], set[str]]:
+        """(names called as handlers: parameters and loop/comprehension targets; owners whose
+        attributes are handlers: targets of loops over subscribers, `for sub in
+        self._subscribers` or any loop in an emit/publish/dispatch function)."""
         names: set[str] = set()
+        owners: set[str] = set()
+        function = self.function(node)
+        bus = function is not None and _BUS_VERBS.match(function.name) is not None
         current = self.parents.get(node)
         while current is not None:
+            targets: list[tuple[ast.AST, ast.AST]] = []
             if isinstance(current, (ast.For, ast.AsyncFor)):
-                names |= {n.id for n in ast.walk(current.target) if isinstance(n, ast.Name)}
+                targets = [(current.target, current.iter)]
             elif isinstance(current, (ast.GeneratorExp, ast.ListComp, ast.SetComp)):
-                for comp in current.generators:
-                    names |= {n.id for n in ast.walk(comp.target) if isinstance(n, ast.Name)}
+                targets = [(comp.target, comp.iter) for comp in current.generators]
             elif isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 a = current.args
                 names |= {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
                 if a.vararg:
                     names.add(a.vararg.arg)
-                return names - {"self", "cls"}
+                return names - {"self", "cls"}, owners
+            for target, iterable in targets:
+                found = {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+                names |= found
+                if bus or _SUBSCRIBERS.search(ast.unparse(iterable)):
+                    owners |= found
             current = self.parents.get(current)
-        return set()
+        return set(), set()
 
 
 def _root(expr: ast.AST) -> str | None:
@@ -822,13 +833,20 @@ def _root(expr: ast.AST) -> str | None:
     return expr.id if isinstance(expr, ast.Name) else None
 
 
-def _handler_call(expr: ast.AST | None, names: set[str]) -> ast.Call | None:
-    """`h(e)` / `await h(e)` / `sub.callback(e)` where the root name is a received callable."""
+def _handler_call(expr: ast.AST | None, names: tuple[set[str], set[str]]) -> ast.Call | None:
+    """`h(e)` / `await h(e)` where `h` is a received callable, or `sub.callback(e)` where `sub`
+    is a subscriber being iterated over (`db.execute(...)` on a parameter is not a dispatch)."""
     if isinstance(expr, ast.Await):
         expr = expr.value
-    if isinstance(expr, ast.Call) and _root(expr.func) in names:
+    if isinstance(expr, ast.Call) and _handler_ref(expr.func, names):
         return expr
     return None
+
+
+def _handler_ref(expr: ast.AST, names: tuple[set[str], set[str]]) -> bool:
+    if isinstance(expr, ast.Name):
+        return expr.id in names[0]
+    return isinstance(expr, ast.Attribute) and _root(expr) in names[1]
 
 
 def _gather_elt(call: ast.AST) -> ast.Call | None:
@@ -870,7 +888,7 @@ def _shape(node: ast.Try | ast.TryStar, scopes: _Scopes) -> str | None:
         if len(assign.targets) != 1 or not isinstance(assign.targets[0], ast.Name):
             return None
         result = assign.targets[0].id
-        if not isinstance(assign.value, ast.Call) or _root(assign.value.func) not in names:
+        if not isinstance(assign.value, ast.Call) or not _handler_ref(assign.value.func, names):
             return None
         test = check.test
         if not (
@@ -941,11 +959,7 @@ def _unguarded_sites(
             ):
                 index = 1 if attr in ("call_later", "call_at") else 0
                 ref = node.args[index] if len(node.args) > index else None
-                if (
-                    ref is not None
-                    and isinstance(ref, (ast.Name, ast.Attribute))
-                    and _root(ref) in names
-                ):
+                if ref is not None and _handler_ref(ref, names):
                     at = (ref.lineno, _column(lines, ref.lineno, ref.col_offset))
                     calls.append((at, f"ref:{ast.unparse(ref)}"))
         if isinstance(node, ast.Expr):
@@ -968,7 +982,7 @@ def _unguarded_sites(
             for stmt in node.body:
                 if not isinstance(stmt, ast.Expr):
                     continue
-                call = _handler_call(stmt.value, {node.target.id})
+                call = _handler_call(stmt.value, ({node.target.id}, {node.target.id}))
                 if call is None or _guarded(stmt, scopes):
                     continue
                 loops.append(

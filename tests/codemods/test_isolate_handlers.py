@@ -319,3 +319,23 @@ def test_migrated_bus_isolates_each_subscriber_at_run_time(tmp_path):
     good, failed = out.stdout.strip().split("] [")
     assert good == "['a', 'a', 'a', 'a', 'a', 's', 's', 's'"
     assert failed == ", ".join(["'async'"] * 6 + ["'sync'"] * 3) + "]"
+
+
+def test_a_method_of_a_received_object_is_not_a_dispatch():
+    code = """
+        import logging
+        logger = logging.getLogger(__name__)
+
+        async def health(db, rows):
+            try:
+                db.execute_one("SELECT 1")
+            except Exception:
+                logger.exception("db down")
+            for row in rows:
+                try:
+                    row.save()
+                except Exception:
+                    logger.exception("save failed")
+    """
+    result = plan(IsolateHandlers, {"app/__init__.py": "", "app/health.py": code})
+    assert not result.changes and not refusals(result)
