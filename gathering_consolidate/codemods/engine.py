@@ -321,6 +321,14 @@ def syntax_problem(
     the minimum Python the project requires (None: unknown); syntax of a newer Python than the
     running one (PEP 758, PEP 695) is valid unless the target requires an older one, as
     `parsing.parse` decides for the files read (libcst, then `ast` on the lowered text)."""
+    if path.endswith((".ini", ".cfg")):  # pytest.ini, tox.ini, setup.cfg (tag-tests)
+        import configparser
+
+        try:
+            configparser.RawConfigParser(strict=False).read_string(text)
+        except configparser.Error as exc:
+            return str(exc).splitlines()[0]
+        return None
     if path.endswith(".toml"):
         import tomllib
 

@@ -405,6 +405,10 @@ def _edit_ini(text: str, section: str, new: list[tuple[str, str]], strict: bool)
         else:
             last = span[1] - 1
             lines[last] = lines[last].rstrip("\n") + " --strict-markers\n"
-    for index, block in sorted(additions, key=lambda a: -a[0]):
+    # from the bottom up; at one index, the later block first so the earlier ends up above it
+    for _, index, block in sorted(
+        ((order, index, block) for order, (index, block) in enumerate(additions)),
+        key=lambda a: (-a[1], -a[0]),
+    ):
         lines[index:index] = block
     return "".join(lines)
