@@ -247,6 +247,9 @@ def _run_check(ctx: VerifyContext, module, say: Callable[[str], None]) -> CheckR
     out = Outcome()
     started = time.monotonic()
     try:
+        reason = ctx.profile.get(module.SECTION, "not_applicable")
+        if reason:
+            raise NotApplicable(f"{reason} (the profile says so)")
         if not ctx.app.alive:  # a previous check killed it, or it crashed
             ctx.app.stop()
             ctx.app.start()

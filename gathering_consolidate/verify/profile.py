@@ -29,6 +29,10 @@ Sections and keys (see `rules/targets/gathering_app.toml` for a complete example
 - `[schedules]` create (path), body, lock_table, started_sql, executions_sql, wait_s.
 - `[rate_limit]` path, form|json, burst, expect_status.
 - `[startup_guard]` env (the unsafe configuration), timeout_s.
+
+Any check's section may say `not_applicable = "reason"`: the check is then reported
+not-applicable with that reason (an app without pipelines, a rate limit enforced by a gateway
+verify does not start), which keeps the reason in the profile, next to the contract.
 """
 
 from __future__ import annotations
@@ -173,8 +177,8 @@ def validate(data: dict[str, Any], where: str) -> None:
             raise ProfileError(f"{where}: unknown section [{section}] (known: {known})")
         if not isinstance(value, dict):
             raise ProfileError(f"{where}: [{section}] must be a table")
-        allowed = SECTIONS[section]
-        if not allowed:
+        allowed = SECTIONS[section] | {"not_applicable"}
+        if section == "env":
             continue
         unknown = sorted(set(value) - allowed)
         if unknown:

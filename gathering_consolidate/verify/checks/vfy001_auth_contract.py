@@ -35,6 +35,7 @@ from gathering_consolidate.verify.context import (
 
 ID = "VFY001"
 NAME = "auth-contract"
+SECTION = "auth"  # the profile section it reads
 
 _JSON_TYPES = {
     "string": str,

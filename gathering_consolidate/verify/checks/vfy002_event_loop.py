@@ -37,6 +37,7 @@ from gathering_consolidate.verify.context import CheckFailed, NotApplicable, Ver
 
 ID = "VFY002"
 NAME = "event-loop"
+SECTION = "load"  # the profile section it reads
 PROBE_TIMEOUT_S = 10.0
 
 

@@ -35,6 +35,7 @@ from gathering_consolidate.verify.draft import _resolve
 
 ID = "VFY003"
 NAME = "injection"
+SECTION = "injection"  # the profile section it reads
 
 C = CANARY_TABLE
 PAYLOADS = (

@@ -29,6 +29,7 @@ from gathering_consolidate.verify.context import CheckFailed, NotApplicable, Ver
 
 ID = "VFY004"
 NAME = "pipelines"
+SECTION = "pipelines"  # the profile section it reads
 
 
 class _Runs:

@@ -28,6 +28,7 @@ from gathering_consolidate.verify.context import CheckFailed, NotApplicable, Ver
 
 ID = "VFY005"
 NAME = "schedules"
+SECTION = "schedules"  # the profile section it reads
 LEAD_S = 3
 
 

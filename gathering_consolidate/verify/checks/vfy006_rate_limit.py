@@ -22,6 +22,7 @@ from gathering_consolidate.verify.context import NotApplicable, VerifyContext
 
 ID = "VFY006"
 NAME = "rate-limit"
+SECTION = "rate_limit"  # the profile section it reads
 
 
 def _valid_retry_after(value: str) -> bool:

@@ -24,6 +24,7 @@ from gathering_consolidate.verify.runtime import AppProcess, RuntimeStartError
 
 ID = "VFY007"
 NAME = "startup-guard"
+SECTION = "startup_guard"  # the profile section it reads
 
 
 def run(ctx: VerifyContext, out: Outcome):
