@@ -42,6 +42,7 @@ class GateSection:
     summary: str
     problems: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # reported, never failing
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +51,7 @@ class GateSection:
             "status": self.status,
             "summary": self.summary,
             "problems": self.problems,
+            "notes": self.notes,
             "data": self.data,
         }
 
@@ -86,6 +88,35 @@ class GateResult:
             "summary": self.summary,
             "sections": [s.to_dict() for s in self.sections],
         }
+
+
+def job_summary(result: GateResult, *, limit: int = 20) -> str:
+    """The gate as Markdown for a CI job summary (`$GITHUB_STEP_SUMMARY`): one row per gate,
+    then the first `limit` problems of each failing gate."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    marks = {"pass": "✅ pass", "fail": "❌ fail", "skipped": "⏭️ skipped", "error": "⚠️ error"}
+    verdict = "passed" if result.passed else "failed"
+    lines = [
+        f"### gathering-consolidate gate {verdict}",
+        "",
+        "| gate | status | summary |",
+        "| --- | --- | --- |",
+    ]
+    lines += [
+        f"| {s.name} | {marks.get(s.status, s.status)} | {cell(s.summary)} |"
+        for s in result.sections
+    ]
+    for section in result.sections:
+        if section.status != "fail" or not section.problems:
+            continue
+        lines += ["", f"**{section.name}**", ""]
+        lines += [f"- {cell(p)}" for p in section.problems[:limit]]
+        if len(section.problems) > limit:
+            lines.append(f"- ... and {len(section.problems) - limit} more")
+    return "\n".join(lines) + "\n\n"
 
 
 def run_gate(
@@ -243,9 +274,9 @@ def tests_section(path: Path, ledger: Path | None) -> GateSection:
         else f"{len(problems)} differences from the ledger {ledger}"
     )
     if notes:
-        summary += f" ({len(notes)} warnings: {'; '.join(notes[:3])})"
+        summary += f" ({len(notes)} warning{'s' if len(notes) != 1 else ''})"
     status = "pass" if outcome.passed else "fail"
-    return GateSection("tests", "test ledger", status, summary, problems, {"warnings": notes})
+    return GateSection("tests", "test ledger", status, summary, problems, notes=notes)
 
 
 def _problem_line(problem: Any) -> str:

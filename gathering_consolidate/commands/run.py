@@ -163,6 +163,7 @@ def gate(
     lint-guard debt, in one summary. Exit 0 every gate passes, 1 a gate fails, 2 usage or
     configuration error."""
     import json
+    import os
     import sys
 
     from rich.console import Console
@@ -184,6 +185,13 @@ def gate(
         )
     except (gate_module.GateError, ConfigError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:  # on GitHub Actions: the same summary on the run's page
+        try:
+            with open(summary_file, "a", encoding="utf-8") as fh:
+                fh.write(gate_module.job_summary(result))
+        except OSError as exc:
+            Console(stderr=True).print(f"cannot write the job summary: {escape(str(exc))}")
     if output_format == "json":
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
         raise typer.Exit(result.exit_code)
@@ -199,6 +207,8 @@ def gate(
             console.print(f"      {escape(problem)}")
         if len(section.problems) > 50:
             console.print(f"      ... and {len(section.problems) - 50} more")
+        for note in section.notes[:20]:
+            console.print(f"      [yellow]warning[/] {escape(note)}")
     verdict = "[green]gate passed[/]" if result.passed else "[red]gate failed[/]"
     console.print(f"{verdict}: {escape(result.summary)}")
     raise typer.Exit(result.exit_code)
