@@ -3,16 +3,26 @@ and (optionally) requests per user, with a fixed seed; the stats come back from 
 
 `run_load(plan)` runs one locust process, or with `plan.workers = N` a master and N local worker
 processes (`--master --expect-workers N --expect-workers-max-wait`), the mode locust uses to
-spread users over several machines. The master listens on 127.0.0.1 only; workers on other hosts
-need it reachable: run the master's host with `GC_LOCUST_MASTER_BIND=0.0.0.0` (and open the
-port), then on each other host start
+spread users over several machines. The master waits at most `expect_workers_wait` (30) seconds
+for its workers and the check fails with a clear message when they do not all connect.
 
-    GC_LOCUST_PLAN='<the same plan JSON>' locust -f gathering_consolidate/verify/locustfile.py \
-        --worker --master-host <master address> --master-port <port shown by verify>
+Workers on other hosts: by default the master listens on 127.0.0.1 only. To add M remote workers
+to a `verify --workers N` run, start verify with
 
-(locust and the locustfile are all a worker needs). The master waits at most
-`expect_workers_wait` seconds for its workers and fails with a clear message when they do not
-all connect.
+    GC_LOCUST_MASTER_BIND=0.0.0.0 GC_LOCUST_MASTER_PORT=5557 GC_LOCUST_REMOTE_WORKERS=M \
+        gathering-consolidate verify ... --workers N
+
+(open that port to the workers' hosts only), and on each other host, within the wait, with the
+plan verify prints in its progress line (`GC_LOCUST_PLAN=...`, the endpoints, headers and seed):
+
+    GC_LOCUST_PLAN='<that JSON>' locust -f gathering_consolidate/verify/locustfile.py \
+        --worker --master-host <verify's host> --master-port 5557
+
+A worker needs only locust and `locustfile.py` (it imports nothing else of the toolkit); the
+master counts the users' requests from every worker into one result. The app under test
+listens on 127.0.0.1 of verify's host, so remote workers load it only through a tunnel or a
+proxy there: the distributed mode exists to test the load generator's own limits and apps
+reached by URL.
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ class LoadPlan:
     seed: int = 1
     max_requests_per_user: int = 0
     expect_workers_wait: int = 30
+    remote_workers: int = 0  # workers started by hand on other hosts (see the module docstring)
 
     @property
     def deadline_s(self) -> float:
@@ -147,12 +158,13 @@ class LoadRun:
             "--csv", str(self.tmp / "stats"), "--only-summary", "--stop-timeout", "2",
             "--exit-code-on-error", "0", "--loglevel", "WARNING",
         ]  # fmt: skip
-        if plan.workers > 0:
-            self.master_port = free_port()
+        expected = plan.workers + plan.remote_workers
+        if expected > 0:
+            self.master_port = int(os.environ.get("GC_LOCUST_MASTER_PORT") or 0) or free_port()
             bind = os.environ.get("GC_LOCUST_MASTER_BIND", "127.0.0.1")
             argv += [
                 "--master", "--master-bind-host", bind, "--master-bind-port", str(self.master_port),
-                "--expect-workers", str(plan.workers),
+                "--expect-workers", str(expected),
                 "--expect-workers-max-wait", str(plan.expect_workers_wait),
             ]  # fmt: skip
         env = self._env()
@@ -187,10 +199,11 @@ class LoadRun:
         wall = time.monotonic() - self.started
         stats = self.tmp / "stats_stats.csv"
         tail = self.log_tail()
-        if self.plan.workers and "workers" in tail.lower() and "gave up" in tail.lower():
+        expected = self.plan.workers + self.plan.remote_workers
+        if expected and "gave up waiting for workers" in tail.lower():
             raise LoadError(
-                f"only some of the {self.plan.workers} locust workers connected within "
-                f"{self.plan.expect_workers_wait} s: {tail}"
+                f"not all of the {expected} locust workers connected to the master within "
+                f"{self.plan.expect_workers_wait} s (locust: gave up waiting for workers)"
             )
         if not stats.exists():
             raise LoadError(f"locust exited with {code} and wrote no stats: {tail}")

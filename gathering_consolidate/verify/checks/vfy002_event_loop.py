@@ -25,7 +25,9 @@ Fix: `gathering-consolidate migrate async-db` (an async pool awaited in async ha
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import statistics
 import threading
 import time
@@ -129,7 +131,13 @@ def run(ctx: VerifyContext, out: Outcome):
         base_url=ctx.app.base_url, endpoints=plan_endpoints, users=users,
         spawn_rate=float(load.get("spawn_rate", users)), run_time=run_time, headers=headers,
         workers=ctx.workers, seed=int(load.get("seed", 1)),
+        remote_workers=int(os.environ.get("GC_LOCUST_REMOTE_WORKERS") or 0),
     )  # fmt: skip
+    if plan.remote_workers:
+        ctx.say(
+            "event-loop: GC_LOCUST_PLAN="
+            + json.dumps({"endpoints": plan.endpoints, "headers": plan.headers, "seed": plan.seed})
+        )
     ctx.say(
         f"event-loop: locust, {users} users for {run_time:.0f} s"
         + (f" on {ctx.workers} workers" if ctx.workers else "")
