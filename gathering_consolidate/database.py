@@ -27,6 +27,7 @@ import secrets
 import shutil
 import signal
 import stat
+import subprocess
 import threading
 import time
 import warnings
@@ -220,12 +221,99 @@ def _new_data_dir(data_dir: Path | None) -> Path:
     return pgdata
 
 
+def _template(root: Path) -> Path | None:
+    """An initialised data folder to copy (initdb takes seconds, a copy a fraction of one):
+    `template-<pgserver version>` under the root, built once under a file lock. None when it
+    cannot be built (the server is then initialised in place, as pgserver does)."""
+    import importlib.metadata
+
+    import fasteners
+    from pgserver import _commands
+
+    version = importlib.metadata.version("pgserver")
+    template = root / f"template-pgserver-{version}-1"  # -1: the settings below
+    done = template / ".gathering-consolidate-template"
+    if done.exists():
+        return template
+    with fasteners.InterProcessLock(str(root / ".template.lock")):
+        if done.exists():
+            return template
+        build = root / f".template-build-{secrets.token_hex(4)}"
+        build.mkdir(mode=0o700)
+        user = _system_user()
+        try:
+            if user is not None:
+                _open_for(build)
+                shutil.chown(build, user, user)
+            _commands.initdb(
+                ["--auth=trust", "--auth-local=trust", "--encoding=utf8", "-U", "postgres"],
+                pgdata=build,
+                user=user,
+            )
+        except (OSError, subprocess.SubprocessError):
+            shutil.rmtree(build, ignore_errors=True)
+            return None
+        with (build / "postgresql.conf").open("a", encoding="utf-8") as conf:
+            # A disposable server: its data is deleted when it stops, so durability buys
+            # nothing and flushing to disk costs seconds per CREATE DATABASE on a busy machine.
+            conf.write("\n# gathering-consolidate: disposable server\n")
+            conf.write("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
+        (build / done.name).write_text("initdb done\n")
+        if template.exists():
+            shutil.rmtree(template, ignore_errors=True)
+        build.rename(template)
+    return template
+
+
+def _open_for(pgdata: Path) -> None:
+    """What pgserver does before initdb under root: let the `pgserver` user reach the folder
+    and read the binaries (the parents' modes were recorded first, and are put back)."""
+    import stat as st
+
+    from pgserver import _commands
+    from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions
+
+    bin_path = _commands.POSTGRES_BIN_PATH
+    ensure_prefix_permissions(pgdata)
+    ensure_prefix_permissions(bin_path)
+    read, execute = st.S_IRGRP | st.S_IROTH, st.S_IXGRP | st.S_IXOTH
+    ensure_folder_permissions(bin_path, execute | read)
+    ensure_folder_permissions(bin_path.parent / "lib", read)
+
+
+def _system_user() -> str | None:
+    """The user PostgreSQL runs as: pgserver's `pgserver` account under root (postgres refuses
+    root), else ours."""
+    if os.name != "posix" or os.geteuid() != 0:
+        return None
+    from pgserver.utils import ensure_user_exists
+
+    ensure_user_exists("pgserver")
+    return "pgserver"
+
+
+def _copy_template(template: Path, pgdata: Path) -> None:
+    user = _system_user()
+    shutil.copytree(template, pgdata, dirs_exist_ok=True, symlinks=True)
+    (pgdata / ".gathering-consolidate-template").unlink(missing_ok=True)
+    if user is not None:
+        for folder, _dirs, files in os.walk(pgdata):
+            shutil.chown(folder, user, user)
+            for name in files:
+                shutil.chown(os.path.join(folder, name), user, user)
+    pgdata.chmod(0o700)
+
+
 def _start(pgdata: Path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
         import pgserver
 
     try:
+        if not (pgdata / "PG_VERSION").exists():
+            template = _template(pgdata.parent)
+            if template is not None:
+                _copy_template(template, pgdata)
         server = pgserver.get_server(pgdata, cleanup_mode=None)
     except Exception as exc:  # consolidate: ignore[EXC002] pgserver raises anything (subprocess, OSError, assert); all mean "could not start"
         log = pgdata / "log"
