@@ -1,5 +1,5 @@
-"""Codemod `async-db`: move every request handler to an async DB service in one pass (strategy
-A; fixes ASY002, and the DB-service findings of ASY001)."""
+"""Codemod `async-db`: move request handlers to an async DB service, every handler whose chain
+can move (strategy A; fixes ASY002, and the DB-service findings of ASY001)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from libcst.codemod import (
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import PositionProvider
 
+from ..audit.astutil import is_test_path
 from ..audit.base import Option, module_name
-from ..audit.blocking.helpers import Analysis, analysis_of_sources, short
+from ..audit.blocking.helpers import Analysis, analysis_of_sources, handler_context, short
 from ..audit.blocking.strategies import CORE_METHODS, DbPlan, plan_async_db
 from ..model import Applicability
 from .async_to_def import dotted_text_cst
@@ -77,9 +78,12 @@ class AsyncDb(Codemod):
     `await loop.run_in_executor(None, db.execute, sql, params)` becomes
     `await db.execute(sql, params)`.
 
-    All or nothing: when any call on the request path cannot be converted (the service held in
-    `self._db`, a helper also called from code off the request path, a service method with no
-    async counterpart...), nothing changes and each blocker is listed. Background code (the
+    Per handler: a handler whose chain cannot be converted (the service held in `self._db`, a
+    helper also called from code off the request path or from a test, a service method with no
+    async counterpart...) keeps the sync service and is listed with the reason, together with
+    every handler whose calls reach the same blocked function; every other handler is
+    converted. A second run converts nothing more. Only a problem that belongs to no handler
+    (no service, several services) stops everything. Background code (the
     lifespan, schedulers, event handlers) keeps the sync service and is listed in a note;
     first-access loads (ASY005) and non-DB blocking calls are left alone.
 
@@ -89,7 +93,7 @@ class AsyncDb(Codemod):
     """
 
     id = "async-db"
-    description = "Make request handlers await an AsyncDatabaseService (psycopg pool), in one pass."
+    description = "Make request handlers await an AsyncDatabaseService (psycopg pool), per handler."
     applicability = Applicability.UNSAFE
     fixes = ("ASY002",)
     OPTIONS = {
@@ -194,18 +198,27 @@ class AsyncDb(Codemod):
         project.step("analysing files", 0, len(project.files))
         analysis = analysis_of_sources(project.files, project.config.options_for("ASY001"))
         project.step("analysing files", len(project.files))
-        plan = plan_async_db(analysis, self.options["service"] or None)
+        plan, kept = self._plan(analysis)
         unchanged = [Unchanged(p) for p in sorted(project.files)]
+        left = [
+            Refused(
+                analysis.paths[q],
+                f"{short(q)} keeps the sync service: {why}",
+                analysis.index.functions[q].line,
+                refusal_category(why),
+            )
+            for q, why in sorted(kept.items())
+        ]
         if plan.blockers or (plan.service is None):
             return self._refusals(analysis, plan) or unchanged
         if not plan.edits and not plan.params:
-            return unchanged
+            return [*left, *unchanged]
         writer = _Writer(analysis, plan, project.files, self.options)
         try:
             changed = writer.write()
         except _Blocked as blocked:
             return [Refused(path, reason, line) for path, reason, line in blocked.reasons]
-        outcomes: list[Outcome] = []
+        outcomes: list[Outcome] = list(left)
         note = self._note(plan)
         for path in sorted(project.files):
             if path in changed:
@@ -214,6 +227,79 @@ class AsyncDb(Codemod):
             else:
                 outcomes.append(Unchanged(path))
         return outcomes
+
+    def _plan(self, analysis: Analysis) -> tuple[DbPlan, dict[str, str]]:
+        """The plan for every handler whose whole chain can move, and the handlers left on the
+        sync service with why: a blocker found on a handler's chain leaves that handler (and
+        every handler whose calls reach the blocked function) where it is, and the rest is
+        planned again, until nothing blocks. A blocker that belongs to no handler (no service
+        found, several services) still stops everything."""
+        index = analysis.index
+        service = self.options["service"] or None
+        entries = set(handler_context(analysis)) | {
+            q for q in index.routes if not index.functions[q].is_async
+        }
+        reached: dict[str, set[str]] = {}
+
+        def reach_from(entry: str) -> set[str]:
+            if entry not in reached:
+                seen = {entry}
+                stack = [entry]
+                while stack:
+                    for target in index.targets.get(stack.pop(), ()):
+                        if (
+                            target is not None
+                            and target.kind == "func"
+                            and target.name in index.functions
+                            and target.name not in seen
+                        ):
+                            seen.add(target.name)
+                            stack.append(target.name)
+                reached[entry] = seen
+            return reached[entry]
+
+        skip: set[str] = set()
+        kept: dict[str, str] = {}
+        while True:
+            plan = plan_async_db(analysis, service, frozenset(skip))
+            if plan.service is None:
+                return plan, kept
+            grown = False
+            # A handler a test calls directly (not through the app) would change under the
+            # test: it stays (the test keeps passing) and says so.
+            for entry in sorted((plan.scope & entries) - skip):
+                if entry not in plan.to_async and not any(p == entry for p, _ in plan.params):
+                    continue
+                for caller, site in index.callers(entry):
+                    path = analysis.paths.get(caller, "")
+                    if caller not in plan.scope and is_test_path(path):
+                        line = index.functions[caller].calls[site].line
+                        skip.add(entry)
+                        kept.setdefault(
+                            entry,
+                            f"called directly from the test {short(caller)} ({path}:{line}),"
+                            " which would get a coroutine or pass a sync service: update the"
+                            " test, then run again",
+                        )
+                        grown = True
+                        break
+            if grown:
+                continue
+            if not plan.blockers:
+                return plan, kept
+            for where, why in plan.blockers:
+                if where is None:
+                    return plan, kept
+                hit = [e for e in sorted(entries) if where in reach_from(e)]
+                if not hit:
+                    return plan, kept  # not on any handler's chain: cannot be left out
+                for entry in (e for e in hit if e not in skip):
+                    skip.add(entry)
+                    place = "" if where == entry else f"{short(where)}: "
+                    kept.setdefault(entry, f"{place}{why}")
+                    grown = True
+            if not grown:
+                return plan, kept
 
     @staticmethod
     def _refusals(analysis: Analysis, plan: DbPlan) -> list[Outcome]:

@@ -1,4 +1,4 @@
-"""Scenarios of `async-db` beyond its CASES: all-or-nothing refusals, sync handlers, providers,
+"""Scenarios of `async-db` beyond its CASES: per-handler refusals, sync handlers, providers,
 copied service methods."""
 
 from __future__ import annotations
@@ -290,3 +290,67 @@ def test_an_aliased_dependency_is_understood_and_refused():
     )
     assert not plan.changes
     assert any("cannot retype parameter `db` of one" in r.reason for r in plan.refusals)
+
+
+# -- per handler, not per tree (issue 10 point 2) --------------------------------------------------
+MIXED = {
+    "app/store.py": """
+        from app.db import DatabaseService, get_db_service
+
+        class Store:
+            def __init__(self, db: DatabaseService) -> None:
+                self._db = db
+
+            def count(self):
+                return self._db.execute("SELECT count(*) FROM items")
+
+        store = Store(get_db_service())
+    """,
+    "app/api.py": """
+        from fastapi import APIRouter, Depends
+        from app.db import DatabaseService, get_db
+        from app.store import store
+
+        router = APIRouter()
+
+        @router.get("/count")
+        async def count():
+            return store.count()
+
+        @router.get("/items/{item_id}")
+        async def get_item(item_id: int, db: DatabaseService = Depends(get_db)):
+            return db.execute_one("SELECT * FROM items WHERE id = %s", (item_id,))
+
+        @router.get("/legacy")
+        def legacy(db: DatabaseService = Depends(get_db)):
+            return db.execute("SELECT 1")
+    """,
+    "tests/test_api.py": """
+        from app.api import legacy
+
+        def test_legacy_directly():
+            assert legacy(FakeDb()) == []
+    """,
+}
+
+
+def test_the_convertible_half_of_a_mixed_app_is_converted():
+    plan = run(MIXED)
+    api = after(plan, "app/api.py")
+    assert (
+        "async def get_item(item_id: int, db: AsyncDatabaseService = Depends(get_async_db)):" in api
+    )
+    assert "return await db.execute_one(" in api
+    # The handler over the service held in an attribute keeps it, and says why.
+    assert "    return store.count()\n" in api
+    # The handler a test calls directly stays a plain def on the sync service.
+    assert "def legacy(db: DatabaseService = Depends(get_db)):" in api
+    reasons = {r.line: r.reason for r in plan.refusals if r.path == "app/api.py"}
+    assert "api.count keeps the sync service" in reasons[8], reasons
+    assert "held by an attribute" in reasons[8] or "self._db" in reasons[8], reasons
+    assert "called directly from the test" in reasons[16] and "tests/test_api.py:4" in reasons[16]
+    assert "class AsyncDatabaseService:" in after(plan, "app/db.py")
+    # A second run converts nothing more and changes nothing.
+    again = run({**MIXED, **{c.path: c.after for c in plan.changes}})
+    assert not again.changes, [c.path for c in again.changes]
+    assert {r.line for r in again.refusals if r.path == "app/api.py"} == {8, 16}

@@ -222,7 +222,9 @@ def find_service(analysis: Analysis, hint: str | None = None) -> tuple[str | Non
     return (next(iter(roots)), None) if roots else (None, None)
 
 
-def plan_async_db(analysis: Analysis, service: str | None = None) -> DbPlan:
+def plan_async_db(
+    analysis: Analysis, service: str | None = None, skip: frozenset[str] = frozenset()
+) -> DbPlan:
     """Which request handlers and helpers move to the async DB service, and what blocks it.
 
     The scope is every route handler and the async functions they await (the request path),
@@ -233,7 +235,9 @@ def plan_async_db(analysis: Analysis, service: str | None = None) -> DbPlan:
     a way this cannot swap: an attribute or global holding the service (`self._db`), a helper
     also called from outside the request path or passed around as a value, the service handed
     to a callee that is not converted, a method of the service with no async counterpart.
-    First-access loads (ASY005) and non-DB blocking calls are left as they are."""
+    First-access loads (ASY005) and non-DB blocking calls are left as they are. `skip`: entry
+    points (handlers) left on the sync service, so the others can move (async-db converts per
+    handler)."""
     index = analysis.index
     svc, problem = find_service(analysis, service)
     if problem:
@@ -267,7 +271,7 @@ def plan_async_db(analysis: Analysis, service: str | None = None) -> DbPlan:
     references = _references(index)
     nested = _nested(index)
     context = handler_context(analysis)
-    entry = set(context) | {q for q in index.routes if not index.functions[q].is_async}
+    entry = (set(context) | {q for q in index.routes if not index.functions[q].is_async}) - skip
     blockers: list[tuple[str | None, str]] = []
     edits: list[DbEdit] = []
     params: list[tuple[str, str]] = []
