@@ -209,11 +209,11 @@ def render(document: Mapping[str, Any]) -> str:
             _header(document),
             _stages(document),
             _findings(document),
+            _verify(document),
+            _latency(document),
             _codemods(document),
             _tests(document),
             _schema(document),
-            _verify(document),
-            _latency(document),
             _left(document),
             _commands(document),
         )
@@ -444,7 +444,7 @@ def _schema(document: Mapping[str, Any]) -> str:
     revisions = view.schema_revisions(document)
     app_schema = ", ".join(f"<code>{escape(n)}</code>" for n in data.get("app_schema", []))
     out += (
-        f"<p>On a disposable database of {escape(str(data.get('server', '?')))}: the app's"
+        f"<p>On a disposable database of {escape(view.server_name(data))}: the app's"
         f" schema ({app_schema}), then {len(revisions)} revisions,"
         f" {escape(str(data.get('start') or 'base'))} → {escape(str(data.get('end')))}"
         f" (offline SQL: <code>{escape(str(data.get('sql_file', 'schema.sql')))}</code>).</p>"

@@ -236,11 +236,11 @@ def render(document: Mapping[str, Any]) -> str:
     lines += _header(document)
     lines += _stages(document)
     lines += _findings(document)
+    lines += _verify(document)
+    lines += _latency(document)
     lines += _codemods(document)
     lines += _tests(document)
     lines += _schema(document)
-    lines += _verify(document)
-    lines += _latency(document)
     lines += _left(document)
     lines += _commands(document)
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -393,7 +393,7 @@ def _schema(document: Mapping[str, Any]) -> list[str]:
     revisions = schema_revisions(document)
     app_schema = ", ".join(f"`{name}`" for name in data.get("app_schema", []))
     lines += [
-        f"On a disposable database of {data.get('server', '?')}: the app's schema ({app_schema}),"
+        f"On a disposable database of {server_name(data)}: the app's schema ({app_schema}),"
         f" then {len(revisions)} revisions, {data.get('start') or 'base'} → {data.get('end')}"
         f" (offline SQL: `{data.get('sql_file', 'schema.sql')}`).",
         "",
@@ -416,6 +416,13 @@ def _schema(document: Mapping[str, Any]) -> list[str]:
             lines += [f"- {p['kind']} `{p['object']}`: {p['message']}" for p in drift["problems"]]
             lines.append("")
     return lines
+
+
+def server_name(data: Mapping[str, Any]) -> str:
+    """The server a stage used, as the report names it."""
+    if data.get("embedded"):
+        return "the embedded PostgreSQL"
+    return str(data.get("server", "?"))
 
 
 def seconds(value: Any) -> str:

@@ -32,11 +32,11 @@ def test_sections_in_order(document):
     assert titles == [
         "Stages",
         "Findings before and after",
+        "Verify",
+        "Latency under load",
         "Codemods",
         "Tests",
         "Schema",
-        "Verify",
-        "Latency under load",
         "Left for people",
         "Reproduce",
     ]
