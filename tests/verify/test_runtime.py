@@ -138,6 +138,32 @@ def test_before_app_fails_and_names_what_fails(pg_admin_url):
     assert not _database_exists(pg_admin_url, result.database.rsplit("/", 1)[1])
 
 
+def test_after_only_the_codemods_loop_and_injection_pass_auth_and_pipelines_fail(
+    pg_admin_url, tmp_path
+):
+    """What the codemods fix (the blocked event loop, injectable SQL) and what is left for a
+    person (users in memory, simulated pipeline runs), shown by the same verify."""
+    import shutil
+
+    from gathering_consolidate.codemods.engine import apply, plan_migration
+    from gathering_consolidate.verify import verify
+
+    app = tmp_path / "app"
+    shutil.copytree(FIXTURE_APP, app, ignore=shutil.ignore_patterns("__pycache__"))
+    for codemod in ("async-db", "parameterise-sql"):
+        plan = plan_migration(app, codemod, unsafe_fixes=True)
+        assert plan.changes and not plan.failures, codemod
+        apply(plan)
+    result = verify(
+        app, app=None, profile="gathering_app", database_url=pg_admin_url, python=None,
+        checks=["auth-contract", "event-loop", "injection", "pipelines"],
+    )  # fmt: skip
+    statuses = {c.name: c.status for c in result.checks}
+    assert statuses == {
+        "auth-contract": "fail", "event-loop": "pass", "injection": "pass", "pipelines": "fail",
+    }, {c.name: c.summary for c in result.checks}  # fmt: skip
+
+
 @pytest.mark.skipif(
     not (CONSOLIDATED / "gathering").is_dir(), reason="the consolidated fixture is not there"
 )
