@@ -320,14 +320,22 @@ def _run(
             else:
                 command.downgrade(cfg, end or "base")
     except DBAPIError as exc:
-        done = steps[-1].revision if steps else None
-        plan = plan_up or plan_down
+        plan = plan_up or list(reversed(plan_down))
         failed = plan[len(steps)] if len(steps) < len(plan) else "?"
+        try:
+            with _engine(url).connect() as conn:
+                done = _read_revision(conn, profile) or "base"
+        except (DBAPIError, SchemaError):
+            done = "unknown"
         reason = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0]
-        state = "nothing changed" if not steps else f"steps before it were applied ({done})"
+        state = (
+            "nothing changed"
+            if not steps
+            else f"the revisions before it are applied (the database is at {done})"
+        )
         raise SchemaError(
-            f"revision {failed} failed on {mask_url(url)}: {mask_url(reason)}; its own changes"
-            f" were rolled back, {state}"
+            f"revision {failed} failed on {mask_url(url)}: {mask_url(reason)}; its transaction"
+            f" was rolled back and its steps are safe to re-run; {state}"
         ) from None
     finally:
         engine.dispose()

@@ -152,3 +152,14 @@ def test_embedded_rehearsal_from_the_command_line():
     run = result.stdout.split("host=")[1].split(":")[0]
     assert run.startswith(str(embedded_root()))
     assert not Path(run).exists()
+
+
+@pytest.mark.postgres
+def test_sql_from_the_databases_revision(before_db, tmp_path):
+    assert _run("upgrade", "0003", "--database-url", before_db).exit_code == 0
+    out = tmp_path / "rest.sql"
+    result = _run("sql", "--database-url", before_db, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "-- Running upgrade 0003_scheduler_claims -> 0004_scheduler_constraints" in text
+    assert "0002_users_constraints -> 0003" not in text

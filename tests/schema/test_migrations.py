@@ -218,3 +218,28 @@ def test_offline_sql_has_every_revision_and_no_percent_doubling():
     assert "DROP TABLE IF EXISTS auth.token_blacklist" in down
     partial = migrations.render_sql(start="0003")
     assert "0003_scheduler_claims -> 0004" in partial and "-> 0003_scheduler" not in partial
+
+
+@pytest.mark.postgres
+def test_a_lock_held_elsewhere_times_out_cleanly(before_db, tmp_path):
+    """A long transaction holds auth.users: the upgrade waits lock_timeout, then fails with the
+    revision named and nothing changed (it never queues forever behind it)."""
+    from gathering_consolidate.schema.profile import load_profile, profiles_dir
+
+    text = (profiles_dir() / "gathering.toml").read_text()
+    path = tmp_path / "quick.toml"
+    path.write_text(text.replace('lock_timeout = "5s"', 'lock_timeout = "300ms"'))
+    profile = load_profile(path)
+    before = snapshot(before_db)
+    with psycopg.connect(before_db) as holder:
+        holder.execute("LOCK TABLE circle.members IN ACCESS SHARE MODE")
+        with pytest.raises(SchemaError) as info:
+            migrations.upgrade(before_db, profile=profile)
+        holder.rollback()
+    message = str(info.value)
+    assert "revision 0001_users_text_ids failed" in message
+    assert "lock timeout" in message
+    assert "nothing changed" in message
+    assert snapshot(before_db) == before
+    assert migrations.current(before_db).revision is None
+    assert len(migrations.upgrade(before_db, profile=profile).steps) == 5  # fine once released
