@@ -104,6 +104,7 @@ class RunOptions:
     database_url: str | None = None
     python: str | None = None
     skip_verify: bool = False
+    verify_checks: tuple[str, ...] = ()  # only these verify checks (default: all)
     data_dir: Path | None = None  # the embedded PostgreSQL's data folder (tests pass a tmp one)
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,6 +117,7 @@ class RunOptions:
             "database": _masked(self.database_url) if self.database_url else "embedded",
             "python": self.python,
             "skip_verify": self.skip_verify,
+            "verify_checks": list(self.verify_checks),
         }
 
 
@@ -661,7 +663,7 @@ def _verify(ctx: Context, where: Path) -> StageOutcome:
         profile=ctx.options.profile,
         database_url=server.url,
         python=ctx.options.python,
-        checks=None,
+        checks=list(ctx.options.verify_checks) or None,
         progress=ctx.step,
     )
     data = result.to_dict()
@@ -710,6 +712,8 @@ def reproduce_commands(options: RunOptions, root: Path, out: Path) -> list[str]:
         run += ["--python", q(options.python)]
     if options.skip_verify:
         run.append("--skip-verify")
+    for check in options.verify_checks:
+        run += ["--check", q(check)]
     after = q(_display(out / "after"))
     before = q(_display(out / "before"))
     commands = [
@@ -720,10 +724,15 @@ def reproduce_commands(options: RunOptions, root: Path, out: Path) -> list[str]:
         f"{gc} migrate CODEMOD {after} --write{' --unsafe-fixes' if options.unsafe_fixes else ''}",
         f"{gc} audit {after}",
     ]
-    if options.app:
-        db = f" --database-url {q(_masked(options.database_url))}" if options.database_url else ""
-        commands.append(f"{gc} verify {before} --app {q(options.app)}{db}")
-        commands.append(f"{gc} verify {after} --app {q(options.app)}{db}")
+    if options.app and not options.skip_verify:
+        extra = (
+            f" --database-url {q(_masked(options.database_url))}" if options.database_url else ""
+        )
+        if options.profile:
+            extra += f" --profile {q(options.profile)}"
+        extra += "".join(f" --check {q(c)}" for c in options.verify_checks)
+        commands.append(f"{gc} verify {before} --app {q(options.app)}{extra}")
+        commands.append(f"{gc} verify {after} --app {q(options.app)}{extra}")
     return commands
 
 

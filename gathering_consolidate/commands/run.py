@@ -61,6 +61,10 @@ def run(
     skip_verify: Annotated[
         bool, typer.Option("--skip-verify", help="Do not run the app (no verify stages).")
     ] = False,
+    checks: Annotated[
+        list[str] | None,
+        typer.Option("--check", metavar="ID", help="Only these verify checks (repeatable)."),
+    ] = None,
 ) -> None:
     """Consolidate a copy of a project and write the migration report.
 
@@ -91,6 +95,7 @@ def run(
         database_url=database_url,
         python=python,
         skip_verify=skip_verify,
+        verify_checks=tuple(checks or ()),
     )
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     live = sys.stderr.isatty()

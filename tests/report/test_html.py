@@ -138,3 +138,46 @@ def test_renders_in_headless_chromium_without_console_errors(run_outputs, tmp_pa
     proc = _chromium(bad, tmp_path / "bad.png", tmp_path / "profile2")
     errors = _console_errors(proc.stderr)
     assert errors and any("Content Security Policy" in e for e in errors), proc.stderr[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_fixture_run_report_with_latency_in_chromium(pg_admin_url, tmp_path):
+    """The fixture app through every stage (verify limited to the event-loop check, which
+    measures the latency): the report shows the measured before/after latency and renders
+    without console errors."""
+    from tests.conftest import FIXTURE_APP
+
+    result = mainjob.run_job(
+        mainjob.RunOptions(
+            FIXTURE_APP,
+            tmp_path / "out",
+            unsafe_fixes=True,
+            app="gathering.api.main:app",
+            profile="gathering_app",
+            database_url=pg_admin_url,
+            verify_checks=("VFY002",),
+        )
+    )
+    statuses = {s.id: s.status for s in result.stages}
+    assert statuses["tests"] == statuses["schema"] == statuses["codemods"] == "ok", statuses
+    assert statuses["verify-before"] in ("ok", "failed") and statuses["verify-after"] in (
+        "ok",
+        "failed",
+    ), [(s.id, s.summary) for s in result.stages]
+    paths = mainjob.write_outputs(result)
+    document = mainjob.load_result(paths.result_json)
+    measured = markdown.latency(document)
+    assert set(measured) == {"before", "after"}
+    assert set(measured["before"]) == {"p50", "p95", "p99"}
+    page = paths.report_html.read_text(encoding="utf-8")
+    chart = page[page.index("Health endpoint latency under load") :]
+    chart = chart[: chart.index("</svg>")]
+    assert len(re.findall(r"<rect ", chart)) == 6  # p50/p95/p99, before and after
+    assert f"{measured['after']['p95']:.1f} ms" in page
+    assert len(markdown.schema_revisions(document)) >= 1
+    assert markdown.ledger(document)["total"] > 0
+    proc = _chromium(paths.report_html, tmp_path / "fixture.png", tmp_path / "profile")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _console_errors(proc.stderr) == []
