@@ -71,8 +71,6 @@ def inventory_command(
     Exit 1 when `--python` is given and pytest collects something else."""
     import json
 
-    from rich.markup import escape
-
     _check_format(output_format)
     found = _inventory(path)
     check = None
@@ -90,34 +88,28 @@ def inventory_command(
             data["pytest"] = check.to_dict()
         out.print_json(json.dumps(data))
     else:
+        # plain lines (a listing of thousands of tests: no markup to parse)
+        lines = []
         for item in found.items:
             skips = ", ".join(f"{s.kind}: {s.reason or 'no reason'}" for s in item.skips)
             marks = sorted(item.mark_names - {"skip", "skipif", "xfail", "parametrize"})
             extra = f"  [{', '.join(marks)}]" if marks else ""
-            out.print(escape(f"{item.nodeid}{extra}" + (f"  ({skips})" if skips else "")))
+            lines.append(f"{item.nodeid}{extra}" + (f"  ({skips})" if skips else ""))
         source = found.config.inifile.name if found.config.inifile else "no pytest configuration"
-        out.print(
-            escape(
-                f"{found.total} tests in {len(found.files)} files (rootdir {found.root}, {source})"
-            )
+        lines.append(
+            f"{found.total} tests in {len(found.files)} files (rootdir {found.root}, {source})"
         )
-        for path_, reason in found.errors:
-            out.print(escape(f"not read: {path_}: {reason}"))
-        for limit in found.limits:
-            out.print(escape(f"limit: {limit}"))
+        lines += [f"not read: {p}: {reason}" for p, reason in found.errors]
+        lines += [f"limit: {limit}" for limit in found.limits]
         if check is not None:
-            out.print(
-                escape(
-                    f"pytest --collect-only: {check.collected} collected in {check.seconds:.2f} s;"
-                    f" static: {check.static};" + (" identical" if check.equal else " differences:")
-                )
+            lines.append(
+                f"pytest --collect-only: {check.collected} collected in {check.seconds:.2f} s;"
+                f" static: {check.static};" + (" identical" if check.equal else " differences:")
             )
-            for nodeid in check.only_static:
-                out.print(escape(f"  only in the inventory: {nodeid}"))
-            for nodeid in check.only_pytest:
-                out.print(escape(f"  only in pytest: {nodeid}"))
-            for error in check.errors:
-                out.print(escape(f"  pytest: {error}"))
+            lines += [f"  only in the inventory: {n}" for n in check.only_static]
+            lines += [f"  only in pytest: {n}" for n in check.only_pytest]
+            lines += [f"  pytest: {e}" for e in check.errors]
+        typer.echo("\n".join(lines))
     raise typer.Exit(0 if check is None or check.equal else 1)
 
 

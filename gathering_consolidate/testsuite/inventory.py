@@ -184,7 +184,20 @@ class ModuleInfo:
     fixtures: dict[str, Fixture] = field(default_factory=dict)
 
     def snippet(self, node: ast.AST) -> str:
-        return ast.get_source_segment(self.source, node) or ast.unparse(node)
+        """The source text of a node (one split of the file, shared by every call)."""
+        lines = self.__dict__.get("_lines")
+        if lines is None:
+            lines = self.__dict__["_lines"] = self.source.splitlines(keepends=True)
+        start, end = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        first, last = getattr(node, "col_offset", None), getattr(node, "end_col_offset", None)
+        if start is None or end is None or first is None or last is None or end > len(lines):
+            return ast.unparse(node)
+        if start == end:
+            text = lines[start - 1].encode("utf-8")[first:last]
+            return text.decode("utf-8", "replace")
+        head = lines[start - 1].encode("utf-8")[first:].decode("utf-8", "replace")
+        tail = lines[end - 1].encode("utf-8")[:last].decode("utf-8", "replace")
+        return head + "".join(lines[start : end - 1]) + tail
 
 
 @dataclass
@@ -244,7 +257,11 @@ def _in_virtualenv(path: Path) -> bool:
 
 
 def _rel(path: Path, root: Path) -> str:
-    return path.resolve().relative_to(root).as_posix() if path.resolve() != root else "."
+    try:
+        rel = Path(os.path.abspath(path)).relative_to(root)
+    except ValueError:
+        rel = path.resolve().relative_to(root)
+    return rel.as_posix() if rel.parts else "."
 
 
 def _matches_python_files(name: str, relpath: str, patterns: list[str]) -> bool:
@@ -292,6 +309,8 @@ class _Collector:
         self.conftests: list[str] = []
         self.items: list[TestItem] = []
         self._class_cache: dict[str, ModuleInfo | None] = {}
+        self._conftest_folders: set[Path] = set()
+        self._skip_cache: dict[int, list[Skip]] = {}
 
     # - files
     def walk(self, start: Path) -> Iterator[Path]:
@@ -380,7 +399,10 @@ class _Collector:
 
     # - conftests up the tree
     def load_conftests(self, file: Path) -> None:
-        folder = file.parent.resolve()
+        folder = Path(os.path.abspath(file.parent))
+        if folder in self._conftest_folders:
+            return
+        self._conftest_folders.add(folder)
         chain = []
         while True:
             chain.append(folder)
@@ -652,9 +674,7 @@ def _module_info(rel: str, tree: ast.Module, source: str) -> ModuleInfo:
 
     modname = module_name(rel)
     package = imports_mod.package_of(modname, rel)
-    table = imports_mod.table(
-        [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))], package
-    )
+    table = imports_mod.table(list(_import_statements(tree.body)), package)
     constants: dict[str, ast.expr] = {}
     functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
     classes: dict[str, ast.ClassDef] = {}
@@ -675,6 +695,23 @@ def _module_info(rel: str, tree: ast.Module, source: str) -> ModuleInfo:
             fixture = _fixture(node, module)
             module.fixtures[fixture.name] = fixture
     return module
+
+
+def _import_statements(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement, at any depth (imports are statements: no need to walk the
+    expressions)."""
+    for node in body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+            continue
+        for name in ("body", "orelse", "finalbody"):
+            inner = getattr(node, name, None)
+            if isinstance(inner, list):
+                yield from _import_statements(inner)
+        for handler in getattr(node, "handlers", None) or []:
+            yield from _import_statements(handler.body)
+        for case in getattr(node, "cases", None) or []:
+            yield from _import_statements(case.body)
 
 
 def _bound_names(node: ast.stmt) -> list[str]:
@@ -1184,9 +1221,7 @@ def _skips(
                     issue_reference(reason) or issue_reference(mark.condition),
                 )
             )
-    for call in ast.walk(node):
-        if not isinstance(call, ast.Call):
-            continue
+    for call in _skip_calls(node, module):
         name = _qualify(call.func, module) or ""
         kind = {"pytest.skip": "skip-call", "pytest.xfail": "xfail-call"}.get(name)
         if kind is None and name.endswith(".skipTest") and name.startswith("self."):
@@ -1200,6 +1235,22 @@ def _skips(
         reason = _text(reason_node, module) if reason_node is not None else ""
         condition = _guard(call, node)
         found.append(Skip(kind, reason, condition, call.lineno, issue_reference(reason)))
+    return found
+
+
+_SKIP_WORDS = re.compile(r"\b(?:skip|xfail|skipTest)\b")
+
+
+def _skip_calls(func: ast.AST, module: ModuleInfo) -> list[ast.Call]:
+    """The calls in a test body that may skip it, found once per function (and only walked when
+    its text mentions a skip)."""
+    cache = module.__dict__.setdefault("_skip_calls", {})
+    found = cache.get(id(func))
+    if found is None:
+        found = []
+        if _SKIP_WORDS.search(module.snippet(func)):
+            found = [n for n in ast.walk(func) if isinstance(n, ast.Call)]
+        cache[id(func)] = found
     return found
 
 
