@@ -96,7 +96,15 @@ def _with_database(database_url: str | None, app_schema: Path | None, run):
 
                 applied = apply_sql_files(url, app_schema)
                 err.print(f"applied {len(applied)} file(s) of {app_schema}: {', '.join(applied)}")
-            return run(url)
+            try:
+                return run(url)
+            except SchemaError as exc:
+                if app_schema is not None or "does not exist" not in str(exc):
+                    raise
+                raise SchemaError(
+                    f"{exc} (a throwaway embedded server: pass --database-url, or --app-schema"
+                    " DIR to rehearse on the app's own SQL)"
+                ) from None
     except (DatabaseError, SchemaError) as exc:
         raise _fail(str(exc)) from None
 

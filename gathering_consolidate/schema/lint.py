@@ -34,13 +34,7 @@ from typing import Any
 
 SQUAWK_TIMEOUT_S = 120
 _MARK = "-- gc-source: "
-# Statements alembic itself writes into the rendered SQL, and why their findings are not ours.
-_ALEMBIC_OWN = (
-    (
-        "CREATE TABLE public.gathering_consolidate_revision",
-        "alembic's own version table (one varchar(32) row, created once, empty)",
-    ),
-)
+_VERSION_TABLE_REASON = "alembic's own version table (one varchar(32) row, created once, empty)"
 
 
 class LintError(RuntimeError):
@@ -147,7 +141,16 @@ def _statement_at(lines: list[str], line: int) -> str:
 def lint_own(profile=None) -> LintResult:
     """Render the toolkit's revisions (upgrade path) and lint them."""
     from .migrations import SCHEMA_DIR, render_sql, revisions
+    from .profile import load_profile
 
+    profile = profile or load_profile()
+    # Statements alembic itself writes into the rendered SQL, and why their findings are not ours.
+    alembic_own = (
+        (
+            f"CREATE TABLE {profile.version_table_schema}.{profile.version_table}",
+            _VERSION_TABLE_REASON,
+        ),
+    )
     text = render_sql(profile=profile)
     lines = text.splitlines()
     revision_at: list[str | None] = []
@@ -170,7 +173,7 @@ def lint_own(profile=None) -> LintResult:
     for item in raw:
         line = int(item.get("line", 0))
         statement = _statement_at(lines, line)
-        own = next((why for start, why in _ALEMBIC_OWN if _statement_of(lines, line, start)), None)
+        own = next((why for start, why in alembic_own if _statement_of(lines, line, start)), None)
         if own is not None:
             ignored.append(Ignored(item["rule_name"], own, "(alembic)", line + 1))
             continue
@@ -236,7 +239,10 @@ def lint_path(path: Path) -> LintResult:
         files = sorted(
             p
             for p in path.rglob("*")
-            if p.suffix in (".py", ".sql") and p.is_file() and not _hidden(p, path)
+            if p.suffix in (".py", ".sql")
+            and p.is_file()
+            and not p.is_symlink()
+            and not _hidden(p, path)
         )
     violations: list[Violation] = []
     not_rendered: list[NotRendered] = []
