@@ -319,7 +319,9 @@ def _start(pgdata: Path):
         import pgserver
 
     try:
-        if not (pgdata / "PG_VERSION").exists():
+        # The template lives in the default root; a data folder elsewhere gets its own initdb
+        # (whose parents' modes were recorded beside it).
+        if not (pgdata / "PG_VERSION").exists() and pgdata.parent == embedded_root():
             template = _template(pgdata.parent)
             if template is not None:
                 _copy_template(template, pgdata)

@@ -199,8 +199,9 @@ def test_embedded_server_stopped_on_sigterm_and_stale_runs_swept():
 _HOLDER = textwrap.dedent(
     """
     import sys, time
+    from pathlib import Path
     from gathering_consolidate.database import postgres_server
-    with postgres_server() as server:
+    with postgres_server(data_dir=Path(sys.argv[1])) as server:
         print(server.url, flush=True)
         time.sleep(60)
     """
@@ -209,8 +210,10 @@ _HOLDER = textwrap.dedent(
 
 @pytest.mark.slow
 def test_embedded_server_stopped_on_ctrl_c_in_another_process():
+    """Also: a data folder the caller names (`data_dir`) is used, and removed."""
+    data_dir = embedded_root() / f"custom-{os.getpid()}-{time.monotonic_ns()}"
     proc = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER],
+        [sys.executable, "-c", _HOLDER, str(data_dir)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -220,6 +223,7 @@ def test_embedded_server_stopped_on_ctrl_c_in_another_process():
         url = proc.stdout.readline().strip()
         assert url.startswith("postgresql://"), proc.stderr.read()
         pgdata = Path(psycopg.conninfo.conninfo_to_dict(url)["host"])
+        assert pgdata == data_dir
         assert _postmaster_alive(pgdata)
         os.kill(proc.pid, signal.SIGINT)
         proc.wait(30)
