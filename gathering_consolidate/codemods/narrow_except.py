@@ -4,6 +4,7 @@ body raises (fixes EXC001, EXC002), tier by tier."""
 from __future__ import annotations
 
 import ast
+import builtins
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -76,8 +77,10 @@ class NarrowExcept(Codemod):
     dispatch site or an isolation boundary (a loop that must survive one item's failure, a
     runner that turns any error into an error result, request middleware, a cleanup call:
     `isolate-handlers`' job), test code (unless `include-tests`), a re-raising
-    handler that does work before it re-raises (cleanup that must run for every error), or a
-    new name that would clash. Suppressed findings (`# consolidate: ignore[EXC001] ...`,
+    handler that does work before it re-raises (cleanup that must run for every error), a
+    narrowed clause that would leave existing code unable to run (a branch of the handler on a
+    class it would no longer catch, `if isinstance(e, zlib.error):`, or a later `except` it
+    would take first), or a new name that would clash. Suppressed findings (`# consolidate: ignore[EXC001] ...`,
     `fixme[...]`) are left alone.
 
     Unsafe: errors the new clause does not name now propagate, which is the point, and changes
@@ -367,6 +370,12 @@ class NarrowExcept(Codemod):
             return
         names = ModuleNames.read(tree, path)
         handlers = {h.lineno: h for h in handlers_in_order(tree)}
+        tries = {
+            id(h): node
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Try, ast.TryStar))
+            for h in node.handlers
+        }
         plans: list[tuple[ast.ExceptHandler, _Plan]] = []
         for finding in actionable:
             line = finding.location.line
@@ -391,6 +400,10 @@ class NarrowExcept(Codemod):
                 spellings = [spell(t, names, modules) for t in types]
             except Unspellable as exc:
                 yield Refused(path, str(exc), line)
+                continue
+            dead = unreachable_after(handler, tries.get(id(handler)), [sp.text for sp in spellings])
+            if dead:
+                yield Refused(path, dead, line, "would make a branch unreachable")
                 continue
             reraise = self.options["reraise"] and evidence.get("behaviour") in _SWALLOWING
             plan = _Plan(line, list(types), bool(reraise), spellings)
@@ -432,6 +445,123 @@ class NarrowExcept(Codemod):
 
 class _Skip(Exception):
     """This handler cannot be edited safely (the reason says why)."""
+
+
+#: Names that are the same class as a builtin exception.
+_ALIASES = {
+    "IOError": "OSError",
+    "EnvironmentError": "OSError",
+    "socket.error": "OSError",
+    "select.error": "OSError",
+    "os.error": "OSError",
+}
+
+
+def _covers(caught: str, tested: str) -> bool:
+    """Whether an `except caught` clause catches every `tested` (same spelling, an alias, or a
+    builtin subclass). Unknown classes are covered only by their own spelling."""
+    caught, tested = _ALIASES.get(caught, caught), _ALIASES.get(tested, tested)
+    if caught == tested:
+        return True
+    outer = getattr(builtins, caught, None)
+    inner = getattr(builtins, tested, None)
+    return (
+        isinstance(outer, type)
+        and isinstance(inner, type)
+        and issubclass(outer, BaseException)
+        and issubclass(inner, outer)
+    )
+
+
+def _clause_types(node: ast.AST | None) -> list[str]:
+    if node is None:
+        return ["BaseException"]
+    elements = node.elts if isinstance(node, ast.Tuple) else [node]
+    return [ast.unparse(e) for e in elements]
+
+
+def unreachable_after(
+    handler: ast.ExceptHandler, try_node: ast.Try | ast.TryStar | None, new: list[str]
+) -> str | None:
+    """Why narrowing `handler` to the `new` classes would leave existing code that can no
+    longer run, or None: a later `except X` of the same try whose every class the narrowed
+    clause would now take first while the broad one did not (nothing under `Exception` is
+    such, but `except* ...` groups and aliases are checked all the same), or a branch of the
+    handler itself that tests the caught error for a class the narrowed clause does not catch
+    (`if isinstance(e, zlib.error):`, `type(e) is X`): that branch would be dead."""
+    kept = [t for t in _clause_types(handler.type) if not _is_broad_text(t)]
+    catching = [*kept, *new]
+    if try_node is not None:
+        later = try_node.handlers[try_node.handlers.index(handler) + 1 :]
+        for other in later:
+            types = _clause_types(other.type)
+            if (
+                other.type is not None
+                and all(any(_covers(c, t) for c in catching) for t in types)
+                and not all(_under_exception(t) for t in types)
+            ):
+                return (
+                    f"the narrowed clause ({', '.join(catching)}) would catch what the later"
+                    f" `except {ast.unparse(other.type)}` at line {other.lineno} handles, so"
+                    " that handler could never run"
+                )
+    if handler.name is None:
+        return None
+    bound = handler.name
+    for node in _handler_nodes(handler.body):
+        tested: list[str] = []
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "isinstance"
+            and len(node.args) == 2
+            and isinstance(node.args[0], ast.Name)
+            and node.args[0].id == bound
+        ):
+            tested = _clause_types(node.args[1])
+        elif (
+            isinstance(node, ast.Compare)
+            and isinstance(node.left, ast.Call)
+            and isinstance(node.left.func, ast.Name)
+            and node.left.func.id == "type"
+            and len(node.left.args) == 1
+            and isinstance(node.left.args[0], ast.Name)
+            and node.left.args[0].id == bound
+            and len(node.comparators) == 1
+            and isinstance(node.ops[0], (ast.Is, ast.Eq))
+        ):
+            tested = [ast.unparse(node.comparators[0])]
+        for name in tested:
+            if not any(_covers(c, name) for c in catching):
+                return (
+                    f"the handler tests whether `{bound}` is a `{name}` (line {node.lineno}),"
+                    f" which the narrowed clause ({', '.join(catching)}) would not catch: that"
+                    " branch could never run. Map what raises it (exceptions.toml `calls`) or"
+                    " narrow this handler by hand"
+                )
+    return None
+
+
+def _is_broad_text(name: str) -> bool:
+    return name in _BROAD
+
+
+def _under_exception(name: str) -> bool:
+    """Whether a class is known to be under Exception (unknown ones are taken to be)."""
+    value = getattr(builtins, _ALIASES.get(name, name), None)
+    if isinstance(value, type) and issubclass(value, BaseException):
+        return issubclass(value, Exception)
+    return name not in ("asyncio.CancelledError", "CancelledError", "trio.Cancelled")
+
+
+def _handler_nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Every node of a handler body, not those of functions or classes defined in it."""
+    stack: list[ast.AST] = list(body)
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(node))
 
 
 class _Text:

@@ -616,3 +616,62 @@ def test_local_classes_cannot_be_named():
     result = plan(NarrowExcept, {"app/auth/x.py": code})
     assert not result.changes
     assert "a class defined inside a function" in refusals(result)[0][1]
+
+
+# -- a narrowed clause never leaves existing code that can no longer run (issue 10 point 5) ------
+def test_a_branch_on_a_class_the_narrowed_clause_misses_is_refused():
+    code = """
+        import zlib
+
+
+        def parse(text):
+            try:
+                return int(text)
+            except Exception as e:
+                if isinstance(e, zlib.error):  # the tarfile shape
+                    raise RuntimeError("corrupt") from e
+                return None
+
+
+        def parse_kind(text):
+            try:
+                return int(text)
+            except Exception as e:
+                if type(e) is KeyError:
+                    return -1
+                return None
+
+
+        def parse_covered(text):
+            try:
+                return int(text)
+            except Exception as e:
+                if isinstance(e, (ValueError, UnicodeDecodeError)):
+                    return None
+                return -1
+    """
+    result = plan(NarrowExcept, {"app/m.py": code}, tier=0)
+    reasons = dict(refusals(result))
+    assert "tests whether `e` is a `zlib.error` (line 8)" in reasons[7]
+    assert "could never run" in reasons[7]
+    assert "is a `KeyError`" in reasons[16]
+    after = changed(result, "app/m.py").after
+    # UnicodeDecodeError is a ValueError: that branch stays reachable, so this one narrows.
+    assert "    except (TypeError, ValueError) as e:\n        if isinstance(e, (ValueError" in after
+    assert after.count("except Exception as e:") == 2
+
+
+def test_unreachable_after_checks_later_handlers():
+    import ast as _ast
+
+    from gathering_consolidate.codemods.narrow_except import unreachable_after
+
+    tree = _ast.parse(
+        "try:\n    f()\nexcept BaseException:\n    pass\nexcept KeyboardInterrupt:\n    pass\n"
+    )
+    try_node = tree.body[0]
+    first = try_node.handlers[0]
+    assert unreachable_after(first, try_node, ["OSError"]) is None
+    # A clause that would take the later handler's class first is refused.
+    reason = unreachable_after(first, try_node, ["KeyboardInterrupt"])
+    assert reason and "later `except KeyboardInterrupt` at line 5" in reason
