@@ -7,8 +7,9 @@ chooses which findings become annotations instead of letting GitHub cut at rando
 - findings are ranked most severe first (critical, high, medium, ...), then by tier (1 first),
   then by path and line;
 - critical and high findings are `::error`, medium `::warning`, low and info `::notice`; the
-  first 10 of each kind are annotations (at most 30, under the 50 cap, leaving room for other
-  tools' annotations in the same step);
+  first 10 of each kind are annotations (9 notices: one is kept for the closing count; one error
+  fewer for a file that could not be audited, one for an internal error), at most 30 in all,
+  under the 50 cap, leaving room for other tools' annotations in the same step;
 - every other finding is still printed, as a plain log line (`path:line:col: RULE message`)
   inside a collapsed group (`::group::`), so the log has them all;
 - a last `::notice` says how many findings were not annotated and where to find them;
@@ -23,6 +24,7 @@ file), found as for SARIF (`sarif.repository_prefix`). No timestamps.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..model import AuditResult, Finding, Severity, Status, SuppressionKind
@@ -89,15 +91,21 @@ def plain_line(finding: Finding, prefix: str = "") -> str:
     return f"{where}:{loc.line}:{loc.column + 1}: {finding.rule} {finding.message}{tier}"
 
 
-def split(findings: tuple[Finding, ...] | list[Finding]) -> tuple[list[Finding], list[Finding]]:
-    """(annotated, the rest): at most PER_KIND of each kind, at most PER_STEP - 1 in all (one
-    notice is kept for the closing count), most severe first."""
+def split(
+    findings: tuple[Finding, ...] | list[Finding], reserved: Mapping[str, int] | None = None
+) -> tuple[list[Finding], list[Finding]]:
+    """(annotated, the rest): at most PER_KIND of each kind less what is `reserved` for other
+    annotations of that kind (one notice is always kept for the closing count), at most
+    PER_STEP in all, most severe first."""
+    budget = {kind: PER_KIND - (reserved or {}).get(kind, 0) for kind in ("error", "warning")}
+    budget["notice"] = PER_KIND - 1 - (reserved or {}).get("notice", 0)
+    total = PER_STEP - sum((reserved or {}).values()) - 1
     taken: Counter[str] = Counter()
     annotated: list[Finding] = []
     rest: list[Finding] = []
     for finding in rank(findings):
         kind = KIND[finding.severity]
-        if taken[kind] < PER_KIND and len(annotated) < PER_STEP - 1:
+        if taken[kind] < budget[kind] and len(annotated) < total:
             taken[kind] += 1
             annotated.append(finding)
         else:
@@ -109,16 +117,17 @@ def render(result: AuditResult, *, prefix: str | None = None) -> str:
     """Workflow commands for a step's log (see the module docstring)."""
     if prefix is None:
         prefix = repository_prefix(result.root)
-    annotated, rest = split(result.findings)
+    failed = next((f for f in result.files if f.status is Status.FAILED), None)
+    reserved = {"error": (failed is not None) + bool(result.errors)}
+    annotated, rest = split(result.findings, reserved)
     lines = [annotation(f, prefix) for f in annotated]
-    for outcome in result.files:
-        if outcome.status is Status.FAILED:
-            where = _escape_property(repository_path(outcome.path, prefix))
-            reason = _escape_data(f"not audited: {outcome.reason}")
-            lines.append(f"::error file={where},title=not audited::{reason}")
-            break  # one is enough to fail visibly; the log line below lists them all
+    if failed is not None:  # one is enough to fail visibly; the log lines below list them all
+        where = _escape_property(repository_path(failed.path, prefix))
+        reason = _escape_data(f"not audited: {failed.reason}")
+        lines.append(f"::error file={where},title=not audited::{reason}")
     for error in result.errors[:1]:
-        lines.append(f"::error title=internal error::{_escape_data(error.splitlines()[0])}")
+        first = error.splitlines()[0] if error else "internal error"
+        lines.append(f"::error title=internal error::{_escape_data(first)}")
     if rest:
         lines.append(f"::group::{len(rest)} more findings (not annotated)")
         lines.extend(plain_line(f, prefix) for f in rest)

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from gathering_consolidate.model import AuditResult, Finding, Location, Severity
+from gathering_consolidate.model import (
+    AuditResult,
+    FileOutcome,
+    Finding,
+    Location,
+    Severity,
+    Status,
+)
 from gathering_consolidate.project import audit
 from gathering_consolidate.report import github
 
@@ -53,7 +60,7 @@ def test_caps_per_kind_and_step(fixture_result: AuditResult) -> None:
     kinds = Counter(kind for kind, _, _ in commands)
     n = len(fixture_result.findings)
     assert n > 30  # enough findings to hit every cap
-    assert kinds["error"] <= 10 and kinds["warning"] <= 10 and kinds["notice"] <= 11
+    assert kinds["error"] <= 10 and kinds["warning"] <= 10 and kinds["notice"] <= 10
     assert len(commands) <= github.PER_STEP
     # The rest is in the log, in a group, and a closing notice counts it.
     annotated = sum(1 for kind, props, _ in commands if props and "file=" in props)
@@ -76,6 +83,22 @@ def test_most_severe_and_lowest_tier_first() -> None:
     assert [f.tier for f in errors[3:7]] == [1] * 4
     assert sum(1 for f in annotated if f.severity is Severity.MEDIUM) == 10
     assert len(rest) == len(findings) - 20
+
+
+def test_not_audited_files_and_errors_take_error_slots() -> None:
+    findings = [_finding(i, Severity.HIGH) for i in range(20)]
+    result = AuditResult(
+        root="/nonexistent/proj",
+        findings=tuple(findings),
+        suppressed=(),
+        files=(FileOutcome("bad.py", Status.FAILED, "syntax error"),),
+        rules=(),
+        errors=("internal error in EXC001 on a.py:\nTraceback",),
+    )
+    commands = _commands(github.render(result, prefix=""))
+    assert sum(1 for kind, _, _ in commands if kind == "error") == 10
+    assert any("title=not audited" in (props or "") for _, props, _ in commands)
+    assert ("error", " title=internal error", "internal error in EXC001 on a.py:") in commands
 
 
 def test_escaping() -> None:
