@@ -647,8 +647,11 @@ def _stage_schema(ctx: Context) -> StageOutcome:
 def _verify(ctx: Context, where: Path) -> StageOutcome:
     if ctx.options.skip_verify:
         raise StageSkipped("--skip-verify")
-    if not ctx.options.app:
-        raise StageSkipped("no --app MODULE:ATTR given, so there is no app to run")
+    profile = ctx.options.profile or default_profile(ctx.root)
+    if not ctx.options.app and not profile:
+        raise StageSkipped("no --app MODULE:ATTR nor --profile given, so there is no app to run")
+    if profile and not ctx.options.profile:
+        ctx.step(f"verify profile {profile}: the shipped profile named like the project")
     try:
         verify_module = importlib.import_module(f"{__package__}.verify")
     except ImportError as exc:
@@ -660,7 +663,7 @@ def _verify(ctx: Context, where: Path) -> StageOutcome:
     result = verify(
         where,
         app=ctx.options.app,
-        profile=ctx.options.profile,
+        profile=profile,
         database_url=server.url,
         python=ctx.options.python,
         checks=list(ctx.options.verify_checks) or None,
@@ -672,6 +675,16 @@ def _verify(ctx: Context, where: Path) -> StageOutcome:
         counts[check["status"]] = counts.get(check["status"], 0) + 1
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no checks"
     return StageOutcome(summary, data, failed=not data["passed"])
+
+
+def default_profile(root: Path) -> str | None:
+    """The verify profile shipped with the toolkit (`rules/targets/<name>.toml`) named like the
+    project's folder, if there is one (the built-in fixture's is `gathering_app`)."""
+    try:
+        profile_module = importlib.import_module(f"{__package__}.verify.profile")
+    except ImportError:
+        return None
+    return root.name if root.name in profile_module.available_profiles() else None
 
 
 def _stage_verify_before(ctx: Context) -> StageOutcome:
@@ -724,15 +737,17 @@ def reproduce_commands(options: RunOptions, root: Path, out: Path) -> list[str]:
         f"{gc} migrate CODEMOD {after} --write{' --unsafe-fixes' if options.unsafe_fixes else ''}",
         f"{gc} audit {after}",
     ]
-    if options.app and not options.skip_verify:
+    if (options.app or options.profile or default_profile(root)) and not options.skip_verify:
         extra = (
             f" --database-url {q(_masked(options.database_url))}" if options.database_url else ""
         )
-        if options.profile:
-            extra += f" --profile {q(options.profile)}"
+        profile = options.profile or default_profile(root)
+        if profile:
+            extra += f" --profile {q(profile)}"
         extra += "".join(f" --check {q(c)}" for c in options.verify_checks)
-        commands.append(f"{gc} verify {before} --app {q(options.app)}{extra}")
-        commands.append(f"{gc} verify {after} --app {q(options.app)}{extra}")
+        app = f" --app {q(options.app)}" if options.app else ""
+        commands.append(f"{gc} verify {before}{app}{extra}")
+        commands.append(f"{gc} verify {after}{app}{extra}")
     return commands
 
 

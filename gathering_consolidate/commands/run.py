@@ -47,7 +47,12 @@ def run(
         ),
     ] = None,
     profile: Annotated[
-        str | None, typer.Option("--profile", help="The verify profile (a name or a file).")
+        str | None,
+        typer.Option(
+            "--profile",
+            help="The verify profile: a name in rules/targets/ or a file (default: the shipped"
+            " profile named like the project folder, if any).",
+        ),
     ] = None,
     python: Annotated[
         str | None,

@@ -275,14 +275,14 @@ def _header(document: Mapping[str, Any]) -> str:
         else "proposed only: diffs kept, not applied"
     )
     facts = [
-        ("project", f"<code>{escape(document['project_root'])}</code> (never modified)"),
+        ("project", f"<code>{escape(view.shown(document, 'project'))}</code> (never modified)"),
         (
             "copies",
-            f"<code>{escape(document['before_dir'])}</code>, "
-            f"<code>{escape(document['after_dir'])}</code>",
+            f"<code>{escape(view.shown(document, 'before'))}</code> (as it was), "
+            f"<code>{escape(view.shown(document, 'after'))}</code> (migrated)",
         ),
         ("unsafe codemods", escape(unsafe)),
-        ("app", f"<code>{escape(options['app'])}</code>" if options.get("app") else "none given"),
+        ("app", f"<code>{escape(view.app_shown(document))}</code>"),
         ("database", escape(str(options["database"]))),
     ]
     facts_html = (

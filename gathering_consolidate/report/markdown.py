@@ -51,6 +51,26 @@ def project_name(document: Mapping[str, Any]) -> str:
     return root.rsplit("/", 1)[-1] or "project"
 
 
+def shown(document: Mapping[str, Any], which: str) -> str:
+    """The project or a copy as the user named it (`--out` as given), else the absolute path."""
+    options = document.get("options", {})
+    if which == "project":
+        return str(options.get("target") or document["project_root"])
+    out = options.get("out")
+    return f"{out.rstrip('/')}/{which}" if out else str(document[f"{which}_dir"])
+
+
+def app_shown(document: Mapping[str, Any]) -> str:
+    """The app verify ran and its profile, or why there was none."""
+    for side in ("after", "before"):
+        data = stage_data(document, f"verify-{side}")
+        if data:
+            profile = str(data.get("profile") or "").rsplit("/", 1)[-1]
+            return f"{data.get('app')}" + (f" (verify profile {profile})" if profile else "")
+    options = document.get("options", {})
+    return options.get("app") or "none (verify did not run)"
+
+
 def findings_table(document: Mapping[str, Any]) -> list[tuple[str, int | None, int | None]]:
     """(family, findings before, findings after) for every family seen in either audit."""
     before = stage_data(document, "audit-before")
@@ -256,13 +276,11 @@ def _header(document: Mapping[str, Any]) -> list[str]:
         f"Run {verdict} in {document['duration_s']:.0f} s on {document['started_at']}"
         f" by gathering-consolidate {document['tool']['version']}.",
         "",
-        f"- Project: `{document['project_root']}` (never modified; copies in"
-        f" `{document['before_dir']}` and `{document['after_dir']}`)",
+        f"- Project: `{shown(document, 'project')}` (never modified; copies in"
+        f" `{shown(document, 'before')}` (as it was) and `{shown(document, 'after')}` (migrated))",
         f"- Findings: {fmt_count(before)} before, {fmt_count(after)} after",
         f"- Unsafe codemods: {'applied (--unsafe-fixes)' if options['unsafe_fixes'] else 'proposed only (diffs kept, not applied)'}",
-        f"- App: `{options['app']}`"
-        if options.get("app")
-        else "- App: none given (verify skipped)",
+        f"- App: `{app_shown(document)}`",
         f"- Database: {options['database']}",
         "",
     ]
