@@ -170,6 +170,7 @@ def draft_from_openapi(doc: dict[str, Any], *, app: str, base: Profile | None = 
     candidates = [
         p for p, m, op in ops
         if m == "get" and "{" not in p and "health" not in p.lower() and "openapi" not in p
+        and not any(param.get("required") for param in op.get("parameters", []))
     ][:3]  # fmt: skip
     lines += ["[load]", "# DB-heavy endpoints (auth = true sends the test user's token)"]
     endpoints = [{"path": p, "auth": True} for p in candidates]

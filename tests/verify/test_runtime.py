@@ -195,15 +195,17 @@ def test_app_killed_during_a_check_is_an_error_and_nothing_is_left(pg_admin_url)
     assert not _database_exists(pg_admin_url, _created_database(err))
 
 
-def test_ctrl_c_stops_every_process_and_drops_the_database(pg_admin_url):
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_stops_every_process_and_drops_the_database(pg_admin_url, sig, code):
     run = _Verify(str(FIXTURE_APP), "--profile", "gathering_app", "--database-url", pg_admin_url,
                   "--check", "event-loop")  # fmt: skip
     run.wait_for("event-loop: locust")
     run.child("locust")
-    run.proc.send_signal(signal.SIGINT)
-    code, _out, err = run.finish(timeout=60)
-    assert code == 130, err
-    assert "interrupted" in err
+    run.proc.send_signal(sig)
+    returncode, _out, err = run.finish(timeout=60)
+    assert returncode == code, err
+    if sig == signal.SIGINT:
+        assert "interrupted: the app and locust were stopped and the database dropped" in err
     assert _gone(sorted(run.seen)) == []
     assert not _database_exists(pg_admin_url, _created_database(err))
 

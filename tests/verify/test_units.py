@@ -282,3 +282,15 @@ def test_every_check_module_documents_what_why_fix():
 def test_locustfile_imports_nothing_from_the_toolkit():
     source = (Path(checks.__file__).parent.parent / "locustfile.py").read_text()
     assert "gathering_consolidate" not in source.split('"""', 2)[2]
+
+
+def test_draft_loads_only_endpoints_without_required_parameters():
+    doc = {
+        "paths": {
+            "/things": {"get": {}},
+            "/search": {"get": {"parameters": [{"name": "q", "in": "query", "required": True}]}},
+        }
+    }
+    text = draft_from_openapi(doc, app="m:app")
+    assert '{ path = "/things", auth = true }' in text
+    assert "/search" not in text.split("[load]", 1)[1].split("[injection]", 1)[0]
