@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -79,9 +80,12 @@ def run_setup(commands: list[list[str]], *, cwd: Path, env: dict[str, str]) -> l
             proc = spawn(argv, cwd=cwd, env={**os.environ, **env}, stdout=log)
             try:
                 code = proc.wait(timeout=SETUP_TIMEOUT_S)
-            except BaseException:
+            except subprocess.TimeoutExpired:
+                raise SchemaError(
+                    f"setup command {' '.join(argv)} did not finish within {SETUP_TIMEOUT_S:.0f} s"
+                ) from None
+            finally:  # also on Ctrl-C; a no-op once it exited (what it left in its group goes)
                 stop_process(proc)
-                raise
             if code != 0:
                 log.seek(0)
                 tail = log.read().decode(errors="replace").strip().splitlines()[-8:]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -190,7 +191,7 @@ class LoadRun:
         master = self.procs[0]
         try:
             code = master.wait(timeout=self.plan.deadline_s)
-        except Exception as exc:  # consolidate: ignore[EXC002] subprocess.TimeoutExpired, reported as a LoadError with the log
+        except subprocess.TimeoutExpired as exc:
             self.stop()
             raise LoadError(
                 f"locust did not finish within {self.plan.deadline_s:.0f} s; stopped it. "

@@ -116,7 +116,10 @@ def _expired_token(ctx: VerifyContext, token: str) -> str | None:
     import jwt
 
     algorithm = str(auth.get("jwt_algorithm", "HS256"))
-    claims = jwt.decode(token, options={"verify_signature": False})
+    try:  # the app's own token, checked with the app's secret
+        claims = jwt.decode(token, secret, algorithms=[algorithm])
+    except jwt.InvalidTokenError:  # another secret or algorithm, an audience: not re-signable
+        return None
     now = int(time.time())
     claims.update({"exp": now - 120, "iat": now - 3720})
     return jwt.encode(claims, secret, algorithm=algorithm)
@@ -155,7 +158,10 @@ def run(ctx: VerifyContext, out: Outcome):
     _rejected(ctx, out, "not-a-token." + "x" * 20 + ".y", "invalid", "a malformed token")
     expired = _expired_token(ctx, creds.token)
     if expired is None:
-        out.note("expired token not tried: the profile names no jwt_secret_env in [env]")
+        out.note(
+            "expired token not tried: no [auth] jwt_secret_env in [env], or the token does not "
+            "verify with it (algorithm, audience)"
+        )
     else:
         _rejected(ctx, out, expired, "expired", "an expired token")
 
