@@ -206,8 +206,8 @@ class AppProcess:
             try:
                 self.wait_healthy()
                 return self
-            except RuntimeStartError as exc:
-                self.stop(keep_log=True)
+            except RuntimeStartError as exc:  # its message holds the output already
+                self.stop()
                 if self._fixed_port or "is busy" not in str(exc) or attempt == 2:
                     raise
         return self  # pragma: no cover
@@ -217,8 +217,9 @@ class AppProcess:
             return ""
         return self._log.read_text(errors="replace")[-tail:]
 
-    def stop(self, *, keep_log: bool = True) -> None:
-        """Graceful stop (SIGTERM to the group, SIGKILL after 10 s)."""
+    def stop(self, *, keep_log: bool = False) -> None:
+        """Graceful stop (SIGTERM to the group, SIGKILL after 10 s); the output log goes too
+        unless `keep_log`."""
         proc, self._proc = self._proc, None
         stop_process(proc)
         if not keep_log:
