@@ -72,11 +72,21 @@ _DB_CALLS = (
     "pymysql.",
     "databases.Database",
     "testcontainers.",
+    "sqlalchemy_utils.create_database",
+    "sqlalchemy_utils.drop_database",
+    "sqlalchemy_utils.database_exists",
     "pgserver.",
 )
 _NETWORK_CALLS = (
-    "requests.",
-    "urllib.request.",
+    "requests.get",
+    "requests.post",
+    "requests.put",
+    "requests.patch",
+    "requests.delete",
+    "requests.head",
+    "requests.request",
+    "requests.Session",
+    "urllib.request.urlopen",
     "socket.socket",
     "socket.create_connection",
     "aiohttp.ClientSession",
@@ -347,6 +357,8 @@ class _Reader:
                 (_PROCESS_CALLS, "a subprocess"),
             ):
                 if any(name == p or name.startswith(p) for p in prefixes):
+                    if name.endswith("Session") and not (call.args or call.keywords):
+                        break  # an unbound session (a test double's argument), no database
                     found.append(f"uses {what} (`{name}` at {module.path}:{call.lineno})")
                     break
         return found
@@ -598,13 +610,10 @@ def _error_status_only(test: ast.expr) -> bool:
 
 
 def _instant_completion(func: ast.AST, calls: list[tuple[str, str | None, ast.Call]]) -> str | None:
-    """Asserts a `completed`-like status right after starting the work (no wait, no poll)."""
+    """Asserts a `completed`-like status right after starting work through the API (an endpoint
+    that runs, triggers or executes), with no wait or poll. A plain function that does the work
+    synchronously and returns its status is not a stub, so only HTTP calls count."""
     starts = [f"{m} {u}" for m, u, _ in calls if u and _STARTS.search(u)]
-    for node in ast.walk(func):
-        if isinstance(node, ast.Call):
-            name = ast.unparse(node.func)
-            if _STARTS.search(name.rsplit(".", 1)[-1]) and not name.endswith(("raises", "runs")):
-                starts.append(f"{name}()")
     if not starts:
         return None
     for node in ast.walk(func):

@@ -261,3 +261,66 @@ def test_bad_overrides_are_clear_errors(tmp_path, text, message):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(OverridesError, match=re.escape(message)):
         load_overrides(path)
+
+
+def test_look_alikes_from_the_corpus_stay_unit(tmp_path):
+    """Seen in superagi: a `requests` Response built by hand, an unbound `Session()` handed to
+    patched code, a synchronous executor that returns its status: none is I/O or a stub."""
+    root = write_app(
+        tmp_path,
+        {
+            "tests/test_mini.py": """
+                from unittest.mock import patch
+
+                import requests
+                from sqlalchemy.orm import Session
+
+
+                def test_response_double():
+                    response = requests.models.Response()
+                    response.status_code = 200
+                    assert response.ok
+
+
+                @patch("sqlalchemy.orm.Session.query")
+                def test_unbound_session(query):
+                    assert Session() is not None
+
+
+                def test_sync_executor():
+                    class Executor:
+                        def execute(self):
+                            return type("R", (), {"status": "SUCCESS"})()
+
+                    res = Executor().execute()
+                    assert res.status == "SUCCESS"
+            """,
+            "tests/conftest.py": """
+                import pytest
+                from sqlalchemy_utils import database_exists, drop_database
+
+
+                @pytest.fixture
+                def db():
+                    if database_exists("postgresql://x/y"):
+                        drop_database("postgresql://x/y")
+                    yield
+
+
+                def test_in_conftest_is_not_collected(db):
+                    pass
+            """,
+            "tests/test_db.py": "def test_uses_db(db):\n    pass\n",
+        },
+    )
+    verdicts = {v.name: v for v in classify(inventory(root)).verdicts}
+    assert {n: v.tag for n, v in verdicts.items()} == {
+        "test_uses_db": "integration",
+        "test_response_double": "unit",
+        "test_unbound_session": "unit",
+        "test_sync_executor": "unit",
+    }
+    assert (
+        "`sqlalchemy_utils.database_exists` at tests/conftest.py:8"
+        in (verdicts["test_uses_db"].evidence[0])
+    )
