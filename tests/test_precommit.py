@@ -18,6 +18,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gathering_consolidate.model import (
+    AuditResult,
+    FileOutcome,
+    Finding,
+    Location,
+    Severity,
+    Status,
+)
+from gathering_consolidate.precommit import module_name, restrict
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "fixtures" / "gathering_app"
 MANIFEST = REPO / ".pre-commit-hooks.yaml"
@@ -266,3 +276,48 @@ def test_try_repo_installs_and_runs_the_hook(tmp_path: Path, env: dict[str, str]
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "gathering/api/auth.py:" in done.stdout and "DTZ001" in done.stdout
+
+
+def _evidence_finding(path: str, evidence: dict) -> Finding:
+    return Finding(
+        rule="ASY001",
+        name="blocking-call-in-async",
+        message="m",
+        severity=Severity.HIGH,
+        location=Location(path, 3, 0),
+        symbol=module_name(path) + ".f",
+        evidence=evidence,
+        fingerprint=path,
+    )
+
+
+def test_restrict_keeps_changed_files_and_evidence_pointing_into_them() -> None:
+    files = ["app/__init__.py", "app/db.py", "app/routes.py", "app/other.py", "app/dbx.py"]
+    findings = [
+        _evidence_finding("app/db.py", {}),  # in a changed file
+        _evidence_finding("app/routes.py", {"chain": ["app.routes.f", "app.db.Repo.save"]}),
+        _evidence_finding("app/other.py", {"raises": [{"via": "x() at app/db.py:12"}]}),
+        _evidence_finding("app/other.py", {"unknown_calls": [{"path": "app/db.py"}]}),
+        # Look-alikes that do not point into app/db.py:
+        _evidence_finding("app/routes.py", {"chain": ["app.routes.g", "app.dbx.save"]}),
+        _evidence_finding("app/routes.py", {"chain": ["app.routes.h", "app.helper"]}),
+        _evidence_finding("app/other.py", {"via": "y() at app/db.pyc:3, lib/app/db.py:4"}),
+        _evidence_finding("app/other.py", {}),
+    ]
+    result = AuditResult(
+        root="/nonexistent",
+        findings=tuple(findings),
+        suppressed=(),
+        files=(
+            *(FileOutcome(p, Status.OK) for p in files),
+            FileOutcome("app/broken.py", Status.FAILED, "syntax"),
+        ),
+        rules=("ASY001",),
+    )
+    kept = restrict(result, ["app/db.py"])
+    assert kept.findings == tuple(findings[:4])
+    assert kept.files == (FileOutcome("app/db.py", Status.OK),)  # others' outcomes do not count
+    assert kept.exit_code == 1
+    # A changed package __init__ owns only the names no module below it defines.
+    init = restrict(result, ["app/__init__.py"])
+    assert init.findings == (findings[5],)
