@@ -244,29 +244,66 @@ def _dbname(url: str) -> str:
     return database_values(url)["db_name"]
 
 
+class CheckTimeout(Exception):
+    """A check ran past its time limit (`[target] check_timeout`, default 300 s)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Raise `CheckTimeout` in the main thread after `seconds` (SIGALRM); elsewhere, no limit
+    (each wait of a check is bounded on its own anyway)."""
+    import signal
+    import threading
+
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum, frame):
+        raise CheckTimeout
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _run_check(ctx: VerifyContext, module, say: Callable[[str], None]) -> CheckResult:
     import httpx
+    import psycopg
 
     say(f"{module.ID} {module.NAME} ...")
     out = Outcome()
     started = time.monotonic()
+    limit = float(ctx.profile.get("target", "check_timeout", 300))
     try:
-        reason = ctx.profile.get(module.SECTION, "not_applicable")
-        if reason:
-            raise NotApplicable(f"{reason} (the profile says so)")
-        if not ctx.app.alive:  # a previous check killed it, or it crashed
-            ctx.app.stop()
-            ctx.app.start()
-        status, summary = module.run(ctx, out)
+        with _time_limit(limit):
+            reason = ctx.profile.get(module.SECTION, "not_applicable")
+            if reason:
+                raise NotApplicable(f"{reason} (the profile says so)")
+            if not ctx.app.alive:  # a previous check killed it, or it crashed
+                ctx.app.stop()
+                ctx.app.start()
+            status, summary = module.run(ctx, out)
     except NotApplicable as exc:
         status, summary = "not-applicable", str(exc)
     except CheckFailed as exc:
         out.problem(str(exc))
         status, summary = "fail", str(exc)
+    except CheckTimeout:
+        status, summary = "error", f"the check did not finish within {limit:g} s (stopped)"
     except (AppCrashed, RuntimeStartError) as exc:
         lines = str(exc).splitlines()
         out.evidence.extend(line.strip() for line in lines[1:] if line.strip())
         status, summary = "error", lines[0].rstrip(":")
+    except psycopg.Error as exc:  # a profile query (started_sql, ...) or the catalog snapshot
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        status, summary = "error", f"database: {first}"
+    except ValueError as exc:  # an answer that is not the JSON the profile describes
+        status, summary = "error", f"unexpected answer from the app: {short(str(exc))}"
     except httpx.HTTPError as exc:
         crashed = ctx.app.returncode
         if crashed is not None:

@@ -11,7 +11,8 @@ earlier requests (`{pipeline_id}`, `{run_id}`, `{action_id}`).
 Sections and keys (see `rules/targets/gathering_app.toml` for a complete example):
 
 - `[target]` name, app (default for `--app`), cwd (relative to PATH), health (path), openapi
-  (path), startup_timeout (s), port (0: a free one).
+  (path), startup_timeout (s), port (0: a free one), check_timeout (s, default 300: a check
+  still running then is stopped and reported as an error).
 - `[database]` schema (SQL files or globs, applied in order), setup (commands run in the target's
   environment after the schema, e.g. alembic), schemas_ignored (never snapshotted).
 - `[env]` environment of the app (the profile's values win over the inherited environment).
@@ -45,7 +46,17 @@ from typing import Any
 
 SECTIONS: dict[str, frozenset[str]] = {
     "target": frozenset(
-        {"name", "app", "cwd", "health", "openapi", "startup_timeout", "port", "description"}
+        {
+            "name",
+            "app",
+            "cwd",
+            "health",
+            "openapi",
+            "startup_timeout",
+            "port",
+            "description",
+            "check_timeout",
+        }
     ),
     "database": frozenset({"schema", "setup", "schemas_ignored"}),
     "env": frozenset(),  # free-form

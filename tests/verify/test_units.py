@@ -294,3 +294,17 @@ def test_draft_loads_only_endpoints_without_required_parameters():
     text = draft_from_openapi(doc, app="m:app")
     assert '{ path = "/things", auth = true }' in text
     assert "/search" not in text.split("[load]", 1)[1].split("[injection]", 1)[0]
+
+
+def test_a_check_past_its_time_limit_is_stopped():
+    import time
+
+    from gathering_consolidate.verify.engine import CheckTimeout, _time_limit
+
+    started = time.monotonic()
+    with pytest.raises(CheckTimeout), _time_limit(0.2):
+        time.sleep(5)
+    assert time.monotonic() - started < 2
+    with _time_limit(5):  # the timer is cancelled on the way out
+        pass
+    time.sleep(0.05)
