@@ -241,10 +241,11 @@ def _header(document: Mapping[str, Any]) -> str:
     passed = sum(1 for _, _, _, a in checks if a and a["status"] == "pass")
     ran = sum(1 for _, _, _, a in checks if a and a["status"] != "not-applicable")
     ledger = view.ledger(document)
+    not_passed = view.not_passed(document)
     verdict = (
         _badge("ok", "every stage that ran passed")
-        if document["exit_code"] == 0
-        else _badge("failed", "stages failed")
+        if not not_passed
+        else _badge("failed", "not passed: " + ", ".join(not_passed))
     )
     cards = [
         ("findings", f"{view.fmt_count(before)} → {view.fmt_count(after)}", "before → after"),

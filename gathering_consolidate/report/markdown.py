@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..mainjob import EXPECTED_FAILURES
+
 TIERS = ("1", "2", "3", "-")
 TIER_NAMES = {
     "1": "tier 1 (auth, database writes, security: first)",
@@ -58,6 +60,15 @@ def shown(document: Mapping[str, Any], which: str) -> str:
         return str(options.get("target") or document["project_root"])
     out = options.get("out")
     return f"{out.rstrip('/')}/{which}" if out else str(document[f"{which}_dir"])
+
+
+def not_passed(document: Mapping[str, Any]) -> list[str]:
+    """The stages that make the run's exit code 1 (the "before" verify failing does not)."""
+    return [
+        s["title"]
+        for s in document.get("stages", ())
+        if s["status"] == "error" or (s["status"] == "failed" and s["id"] not in EXPECTED_FAILURES)
+    ]
 
 
 def app_shown(document: Mapping[str, Any]) -> str:
@@ -269,7 +280,8 @@ def render(document: Mapping[str, Any]) -> str:
 def _header(document: Mapping[str, Any]) -> list[str]:
     options = document["options"]
     before, after = totals(document)
-    verdict = "completed" if document["exit_code"] == 0 else "completed with failed stages"
+    not_passed_ = not_passed(document)
+    verdict = "completed" if not not_passed_ else f"completed; not passed: {', '.join(not_passed_)}"
     lines = [
         f"# Consolidation report: {project_name(document)}",
         "",
