@@ -126,11 +126,22 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
-def points_into(finding: Finding, changed: set[str], modules: _Modules) -> bool:
+def _path_pattern(changed: Iterable[str]) -> re.Pattern[str]:
+    """A changed path inside a text (`x() at app/db.py:12`), not part of a longer path."""
+    alternatives = "|".join(re.escape(p) for p in sorted(changed, key=len, reverse=True))
+    return re.compile(rf"(?<![\w/.])(?:{alternatives})(?![\w/])")
+
+
+def points_into(
+    finding: Finding,
+    changed: set[str],
+    modules: _Modules,
+    pattern: re.Pattern[str] | None = None,
+) -> bool:
     """Whether the finding's evidence names a changed file or something defined in one."""
-    if not finding.evidence:
+    if not finding.evidence or not changed:
         return False
-    patterns = [re.compile(rf"(?<![\w/.]){re.escape(p)}(?![\w/])") for p in changed]
+    pattern = pattern or _path_pattern(changed)
     for text in _strings(finding.evidence):
         if text in changed:
             return True
@@ -138,7 +149,7 @@ def points_into(finding: Finding, changed: set[str], modules: _Modules) -> bool:
             if modules.file_of(text) in changed:
                 return True
             continue
-        if any(pattern.search(text) for pattern in patterns):
+        if pattern.search(text):
             return True
     return False
 
@@ -147,9 +158,10 @@ def restrict(result: AuditResult, changed: Iterable[str]) -> AuditResult:
     """`result` as the hook reports it for the changed files (see the module docstring)."""
     wanted = set(changed)
     modules = _Modules(f.path for f in result.files if f.status is Status.OK)
+    pattern = _path_pattern(wanted) if wanted else None
 
     def keep(finding: Finding) -> bool:
-        return finding.location.path in wanted or points_into(finding, wanted, modules)
+        return finding.location.path in wanted or points_into(finding, wanted, modules, pattern)
 
     return dataclasses.replace(
         result,
