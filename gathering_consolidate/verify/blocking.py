@@ -28,13 +28,15 @@ class BlockingSite:
     chain: list[str] = field(default_factory=list)  # target frames, outermost first
     rule: str | None = None
     rule_line: int | None = None
+    origins: set[str] = field(default_factory=set)  # the frame that made the call, when not ours
 
     def describe(self) -> str:
         matched = (
             f"matches {self.rule} at line {self.rule_line}" if self.rule else "no audit finding"
         )
+        below = f" (called in {', '.join(sorted(self.origins))})" if self.origins else ""
         return (
-            f"{self.path}:{self.line} {self.function}(): {', '.join(sorted(self.calls))} "
+            f"{self.path}:{self.line} {self.function}(): {', '.join(sorted(self.calls))}{below} "
             f"[{matched}]" + (f" via {' > '.join(self.chain)}" if len(self.chain) > 1 else "")
         )
 
@@ -50,8 +52,9 @@ def _target_frames(target: Path, stack: list[list[Any]]) -> list[tuple[str, int,
 
 def parse_records(target: Path, text: str, findings: list[Any] = ()) -> list[BlockingSite]:
     """The blocking sites in a record file. A site is the outermost frame of the target's code
-    that lies on an ASY finding (the async code that made the sync call), else the outermost
-    frame of the target's code; the target frames below it are its chain."""
+    that lies on an ASY finding (the async code that made the sync call), else the innermost
+    frame of the target's code (the closest to the call); all its target frames are its chain,
+    and the library frame that made the call, when it is not the target's, its origin."""
     sites: dict[tuple[str, int], BlockingSite] = {}
     for raw in text.splitlines():
         try:
@@ -61,7 +64,7 @@ def parse_records(target: Path, text: str, findings: list[Any] = ()) -> list[Blo
         frames = _target_frames(target, record.get("stack", []))
         if not frames:
             continue
-        chosen, rule = frames[0], None
+        chosen, rule = frames[-1], None
         for frame in frames:
             rule = _finding_at(frame, findings)
             if rule is not None:
@@ -70,6 +73,10 @@ def parse_records(target: Path, text: str, findings: list[Any] = ()) -> list[Blo
         path, line, function = chosen
         site = sites.setdefault((path, line), BlockingSite(path, line, function))
         site.calls.add(".".join(str(record.get("call")).split(".")[-2:]))
+        stack = record.get("stack") or []
+        if stack and tuple(stack[-1][:2]) != (str(target / frames[-1][0]), frames[-1][1]):
+            filename, line, name = stack[-1]
+            site.origins.add(f"{'/'.join(str(filename).split('/')[-2:])}:{line} {name}")
         site.chain = [f"{p}:{ln} {fn}" for p, ln, fn in frames]
         if rule is not None:
             site.rule, site.rule_line = rule.rule, rule.location.line
