@@ -38,7 +38,6 @@ from ..version import __version__
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "gatheringConsolidate/v1"
 SRCROOT = "%SRCROOT%"
-INFORMATION_URI = "https://pypi.org/project/gathering-consolidate/"
 
 LEVELS = {
     Severity.CRITICAL: "error",
@@ -286,7 +285,6 @@ def to_sarif(
                         "name": "gathering-consolidate",
                         "version": __version__,
                         "semanticVersion": __version__,
-                        "informationUri": INFORMATION_URI,
                         "rules": rules,
                     }
                 },
