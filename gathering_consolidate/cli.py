@@ -193,6 +193,9 @@ def audit(
     targets = list(paths or [Path(".")])
     if not changed and len(targets) > 1:
         raise _fail(f"one PATH expected, got {len(targets)} (several files only with --changed)")
+    machine = output_format in (AuditFormat.json, AuditFormat.sarif)
+    if github and machine and output is None:
+        raise _fail(f"--github with --format {output_format}: write the report with -o FILE")
     if update_baseline and (output_format is not AuditFormat.text or sarif_file or github):
         raise _fail("--update-baseline writes the baseline only; run the report without it")
     options = _AuditOptions(
