@@ -121,6 +121,8 @@ class Skip:
 class TestItem:
     """One collected test (one parametrized case is one item)."""
 
+    __test__ = False  # not a pytest test class, wherever it is imported
+
     nodeid: str
     path: str  # rootdir-relative POSIX path of the file
     name: str  # `test_x` or `TestClass::test_x` (no parameter id)
