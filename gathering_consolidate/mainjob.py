@@ -81,6 +81,16 @@ CODEMOD_ORDER = (
 )
 #: Codemods the `codemods` stage leaves to their own stage.
 CODEMODS_ELSEWHERE = ("tag-tests",)
+#: The files a run writes into the output folder (besides before/, after/ and diffs/).
+OUTPUT_FILES = (
+    "result.json",
+    "report.md",
+    "report.html",
+    "audit-before.json",
+    "audit-after.json",
+    "tests-ledger.json",
+    "schema.sql",
+)
 #: Lines of one codemod's diff kept in the result (the whole diff is in its file).
 DIFF_LINES_KEPT = 400
 #: Findings listed one by one in the result (per audit).
@@ -290,7 +300,7 @@ def run_job(options: RunOptions, progress: Progress | None = None) -> RunResult:
         after_dir=str(out / "after"),
         stages=results,
         duration_s=time.monotonic() - started,
-        commands=reproduce_commands(options, root, out),
+        commands=reproduce_commands(options, root, out, results),
         started_at=started_at,
     )
     return result
@@ -361,8 +371,10 @@ def prepare_out(out: Path, root: Path) -> Path:
                 f"--out {out}: not empty and not the output of a previous run (no result.json);"
                 " pick another folder"
             )
-        for name in ("before", "after", "diffs"):
+        for name in ("before", "after", "diffs", "replay"):
             shutil.rmtree(out / name, ignore_errors=True)
+        for name in OUTPUT_FILES:  # a stage skipped this time leaves no stale file behind
+            (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     # Keep the copies out of version control and linters that honour .gitignore (ruff).
     gitignore = out / ".gitignore"
@@ -708,8 +720,12 @@ STAGES: tuple[Stage, ...] = (
 
 
 # -- outputs ------------------------------------------------------------------------------------
-def reproduce_commands(options: RunOptions, root: Path, out: Path) -> list[str]:
-    """The commands that reproduce the run, and each stage on its own."""
+def reproduce_commands(
+    options: RunOptions, root: Path, out: Path, stages: Sequence[StageResult] = ()
+) -> list[str]:
+    """The command that reproduces the run, then the stages one by one on a fresh copy
+    (`<out>/replay`): the codemods the run applied, in its order, the tests, the schema
+    rehearsal, the audit and the verify runs."""
     q = shlex.quote
     gc = "gathering-consolidate"
     run = [gc, "run", q(_display(options.target)), "--out", q(_display(out))]
@@ -727,27 +743,42 @@ def reproduce_commands(options: RunOptions, root: Path, out: Path) -> list[str]:
         run.append("--skip-verify")
     for check in options.verify_checks:
         run += ["--check", q(check)]
-    after = q(_display(out / "after"))
-    before = q(_display(out / "before"))
+    by_id = {s.id: s for s in stages}
+    replay = q(_display(out / "replay"))
     commands = [
         " ".join(run),
-        f"{gc} audit {q(_display(root))}",
-        f"{gc} migrate --list",
-        f"{gc} migrate aware-datetimes {after}            # each codemod: a diff first",
-        f"{gc} migrate CODEMOD {after} --write{' --unsafe-fixes' if options.unsafe_fixes else ''}",
-        f"{gc} audit {after}",
+        "# stage by stage, on a fresh copy:",
+        f"cp -R {q(_display(out / 'before'))} {replay}",
+        f"{gc} audit {replay}",
     ]
-    if (options.app or options.profile or default_profile(root)) and not options.skip_verify:
+    codemods = by_id.get("codemods")
+    for item in codemods.data.get("codemods", []) if codemods else []:
+        if item["status"] == "applied":
+            unsafe = " --unsafe-fixes" if item["applicability"] == "unsafe" else ""
+            commands.append(f"{gc} migrate {item['id']} {replay} --write{unsafe}")
+        elif item["status"] == "proposed":
+            commands.append(f"{gc} migrate {item['id']} {replay}   # the diff, not applied")
+    tests = by_id.get("tests")
+    if tests is not None and tests.status in ("ok", "failed"):
+        if tests.data.get("tagging"):
+            commands.append(f"{gc} migrate tag-tests {replay} --write")
+        commands.append(f"{gc} tests ledger {replay}")
+    schema = by_id.get("schema")
+    if schema is not None and schema.status in ("ok", "failed"):
+        # A rehearsal on an embedded server, as the run did on a disposable database.
+        commands.append(f"{gc} schema upgrade --app-schema {replay}/schema")
+    commands.append(f"{gc} audit {replay}")
+    profile = options.profile or default_profile(root)
+    if (options.app or profile) and not options.skip_verify:
         extra = (
             f" --database-url {q(_masked(options.database_url))}" if options.database_url else ""
         )
-        profile = options.profile or default_profile(root)
         if profile:
             extra += f" --profile {q(profile)}"
         extra += "".join(f" --check {q(c)}" for c in options.verify_checks)
         app = f" --app {q(options.app)}" if options.app else ""
-        commands.append(f"{gc} verify {before}{app}{extra}")
-        commands.append(f"{gc} verify {after}{app}{extra}")
+        commands.append(f"{gc} verify {q(_display(out / 'before'))}{app}{extra}")
+        commands.append(f"{gc} verify {replay}{app}{extra}")
     return commands
 
 

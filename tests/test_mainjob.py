@@ -169,6 +169,16 @@ def test_outputs_written_and_result_round_trips(unsafe_run):
     assert (out / ".gitignore").read_text().splitlines()[-1] == "*"
     assert document["commands"][0].startswith("gathering-consolidate run ")
     assert "--unsafe-fixes" in document["commands"][0]
+    # Stage by stage: each applied codemod, in the order the run applied them.
+    applied = [
+        c["id"] for c in result.stage("codemods").data["codemods"] if c["status"] == "applied"
+    ]
+    replayed = [
+        line.split()[2]
+        for line in document["commands"]
+        if line.startswith("gathering-consolidate migrate ")
+    ]
+    assert [c for c in replayed if c in applied] == applied and applied
 
 
 def test_without_unsafe_fixes_unsafe_codemods_are_only_proposed(tmp_path):
