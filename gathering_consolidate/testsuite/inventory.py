@@ -454,6 +454,49 @@ class _Collector:
                 if last.get(node.name) is not node:
                     continue
                 self.collect_class(module, node, [], module_marks, fixtures)
+            elif isinstance(node, ast.ImportFrom):
+                self.collect_imported(module, node, last, module_marks, fixtures)
+
+    def collect_imported(
+        self,
+        module: ModuleInfo,
+        node: ast.ImportFrom,
+        last: dict[str, ast.stmt],
+        module_marks: list[Mark],
+        fixtures: dict[str, Fixture],
+    ) -> None:
+        """pytest collects test functions and classes a test module imports, under that
+        module's name for them."""
+        from ..semantic import imports as imports_mod
+        from ..semantic.context import module_name
+
+        for alias in node.names:
+            local = alias.asname or alias.name
+            if alias.name == "*" or last.get(local) is not node:
+                continue
+            is_function = matches_prefix_or_glob(local, self.config.python_functions)
+            is_class = matches_prefix_or_glob(local, self.config.python_classes)
+            if not (is_function or is_class):
+                continue
+            package = imports_mod.package_of(module_name(module.path), module.path)
+            base = imports_mod.from_base(node, package)
+            other = self.module_by_name(base)
+            if other is None:
+                # a class from a library (`TestClient`, `TestCase`) has an `__init__` or no
+                # tests: pytest collects nothing from it; a function would be a test
+                if not is_function:
+                    continue
+                self.limits.append(
+                    f"{module.path}:{node.lineno}: imports `{alias.name}` from `{base}`, which"
+                    " is not in the project: its tests are not counted"
+                )
+                continue
+            function = other.functions.get(alias.name)
+            cls = other.classes.get(alias.name)
+            if function is not None and is_function and not _is_fixture(function, other):
+                self.add_function(module, function, [], module_marks, fixtures, local, owner=other)
+            elif cls is not None:
+                self.collect_class(module, cls, [], module_marks, fixtures, owner=other, name=local)
 
     def visible_fixtures(self, module: ModuleInfo) -> dict[str, Fixture]:
         found: dict[str, Fixture] = {}
@@ -472,11 +515,16 @@ class _Collector:
         outer: list[str],
         inherited_marks: list[Mark],
         fixtures: dict[str, Fixture],
+        owner: ModuleInfo | None = None,
+        name: str | None = None,
     ) -> None:
-        unittest = self.is_unittest(module, cls)
-        if not unittest and not matches_prefix_or_glob(cls.name, self.config.python_classes):
+        home = owner or module  # the module the class is defined in
+        unittest = self.is_unittest(home, cls)
+        if not unittest and not matches_prefix_or_glob(
+            name or cls.name, self.config.python_classes
+        ):
             return
-        chain = self.class_chain(module, cls)
+        chain = self.class_chain(home, cls)
         bodies = [stmt for _, klass in chain for stmt in klass.body]
         if _false_test_flag(bodies):
             return
@@ -489,7 +537,7 @@ class _Collector:
                 " not collect it"
             )
             return
-        path = [*outer, cls.name]
+        path = [*outer, name or cls.name]
         marks = list(inherited_marks)
         class_marks: list[Mark] = []
         for owner, klass in reversed(chain):
@@ -719,6 +767,8 @@ def _import_statements(body: list[ast.stmt]) -> Iterator[ast.Import | ast.Import
 def _bound_names(node: ast.stmt) -> list[str]:
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return [node.name]
+    if isinstance(node, ast.ImportFrom):
+        return [a.asname or a.name for a in node.names if a.name != "*"]
     if isinstance(node, ast.Assign):
         return [t.id for t in node.targets if isinstance(t, ast.Name)]
     if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):

@@ -148,10 +148,20 @@ TRICKY = """
 
 
 def test_tricky_parametrizations_equal_pytest(tmp_path):
-    root = write(tmp_path, {"pyproject.toml": "[tool.pytest.ini_options]\n", "test_x.py": TRICKY})
+    shared = "def test_shared(m):\n    pass\n\n\nclass TestShared:\n    def test_m(self, m):\n        pass\n"
+    imports = "from shared_tests import test_shared, TestShared as TestAlias\n"
+    root = write(
+        tmp_path,
+        {
+            "pyproject.toml": "[tool.pytest.ini_options]\n",
+            "test_x.py": imports + textwrap.dedent(TRICKY),
+            "shared_tests.py": shared,
+        },
+    )
     ours, theirs = static(root), collected(root)
     assert ours == theirs, (sorted(ours - theirs), sorted(theirs - ours))
     assert len(theirs) > 40
+    assert {"test_x.py::test_shared[0]", "test_x.py::TestAlias::test_m[0]"} <= theirs  # imported
 
 
 CONFIGS = {
