@@ -181,3 +181,19 @@ def test_fixture_run_report_with_latency_in_chromium(pg_admin_url, tmp_path):
     proc = _chromium(paths.report_html, tmp_path / "fixture.png", tmp_path / "profile")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert _console_errors(proc.stderr) == []
+
+
+def test_a_failed_run_renders_what_went_wrong(tmp_path):
+    project = make_small_project(tmp_path / "smallapp")
+    with (project / "pyproject.toml").open("a", encoding="utf-8") as fh:
+        fh.write('\n[tool.gathering-consolidate]\nselect = ["NOPE999"]\n')
+    result = mainjob.run_job(mainjob.RunOptions(project, tmp_path / "out", skip_verify=True))
+    page = html.render(mainjob.load_result(mainjob.write_outputs(result).result_json))
+    parser = _Collector()
+    parser.feed(page)
+    text = " ".join(" ".join(parser.text).split())
+    verdict = re.search(r"not passed: ([^.]*?) Run in", text)
+    assert verdict and {"Audit (before)", "Audit (after)"} <= set(verdict.group(1).split(", "))
+    assert "Audit (before): error detail" in text and "NOPE999" in text
+    assert "The codemods did not run (see the stages)." in text
+    assert "needs stage `audit-before`, which error" in text
