@@ -594,9 +594,11 @@ def _stage_tests(ctx: Context) -> StageOutcome:
     except ImportError as exc:
         raise StageSkipped(f"the test ledger library is not available ({exc})") from None
     data: dict[str, Any] = {}
-    if "tag-tests" in codemod_registry():
+    registry = codemod_registry()
+    if "tag-tests" in registry:
+        safe = registry["tag-tests"].applicability.value == "safe"
         ctx.step("tag-tests: tagging the tests")
-        data["tagging"] = apply_codemod(ctx, "tag-tests", write=True)
+        data["tagging"] = apply_codemod(ctx, "tag-tests", write=safe or ctx.options.unsafe_fixes)
     else:
         data["tagging"] = None
     ctx.step("building the test ledger")
