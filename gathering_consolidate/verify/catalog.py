@@ -28,17 +28,99 @@ def schema_files(target: Path, patterns: list[str]) -> list[Path]:
     return files
 
 
+def split_statements(script: str) -> list[tuple[int, str]]:
+    """The statements of a SQL script with the line each starts on, split on `;` outside
+    quotes ('...', E'...', "..."), dollar quotes ($$...$$, $tag$...$tag$) and comments; empty
+    statements dropped. Each statement then runs on its own, as psql runs a file, so that
+    `CREATE INDEX CONCURRENTLY` and explicit BEGIN/COMMIT blocks work."""
+    out: list[tuple[int, str]] = []
+    i, n, start = 0, len(script), 0
+    while i < n:
+        c = script[i]
+        if c == "-" and script.startswith("--", i):
+            end = script.find("\n", i)
+            i = n if end < 0 else end + 1
+        elif c == "/" and script.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if script.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif script.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+        elif c in "'\"":
+            escaped = c == "'" and i > 0 and script[i - 1] in "eE"
+            i += 1
+            while i < n:
+                if escaped and script[i] == "\\":
+                    i += 2
+                    continue
+                if script[i] == c:
+                    if i + 1 < n and script[i + 1] == c:  # doubled quote
+                        i += 2
+                        continue
+                    break
+                i += 1
+            i += 1
+        elif c == "$":
+            j = i + 1
+            while j < n and (script[j].isalnum() or script[j] == "_"):
+                j += 1
+            if j < n and script[j] == "$" and not script[i + 1 : j][:1].isdigit():
+                tag = script[i : j + 1]
+                end = script.find(tag, j + 1)
+                i = n if end < 0 else end + len(tag)
+            else:
+                i += 1
+        elif c == ";":
+            _add(out, script, start, i)
+            i += 1
+            start = i
+        else:
+            i += 1
+    _add(out, script, start, n)
+    return out
+
+
+def _add(out: list[tuple[int, str]], script: str, start: int, end: int) -> None:
+    """Keep `script[start:end]` as a statement, its leading comment lines and blank lines
+    dropped (a statement of comments only is no statement)."""
+    pos = start
+    while pos < end:
+        line_end = script.find("\n", pos, end)
+        line_end = end if line_end < 0 else line_end
+        stripped = script[pos:line_end].strip()
+        if stripped and not stripped.startswith("--"):
+            break
+        pos = line_end + 1
+    text = script[pos:end].strip() if pos < end else ""
+    if text:
+        first = pos + (len(script[pos:end]) - len(script[pos:end].lstrip()))
+        out.append((script.count("\n", 0, first) + 1, text))
+
+
 def apply_sql_files(database_url: str, files: list[Path]) -> list[str]:
+    """Apply each file statement by statement on one autocommit connection (explicit
+    transactions in the files hold); a failure rolls back an open transaction and names the
+    file and line."""
     import psycopg
 
     applied: list[str] = []
     with psycopg.connect(database_url, autocommit=True) as conn:
         for path in files:
             try:
-                conn.execute(path.read_text(encoding="utf-8"))  # type: ignore[arg-type]
-            except (OSError, psycopg.Error) as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-                raise SchemaError(f"schema file {path.name} failed: {first}") from None
+                script = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise SchemaError(f"schema file {path.name} cannot be read: {exc}") from None
+            for line, statement in split_statements(script):
+                try:
+                    conn.execute(statement)  # type: ignore[arg-type]
+                except psycopg.Error as exc:
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                        conn.execute("ROLLBACK")
+                    raise SchemaError(f"schema file {path.name} line {line}: {first}") from None
             applied.append(path.name)
     return applied
 

@@ -308,3 +308,25 @@ def test_a_check_past_its_time_limit_is_stopped():
     with _time_limit(5):  # the timer is cancelled on the way out
         pass
     time.sleep(0.05)
+
+
+def test_sql_scripts_split_on_semicolons_outside_quotes_and_comments():
+    from gathering_consolidate.verify.catalog import split_statements
+
+    script = (
+        "-- a comment; with a semicolon\n"
+        "CREATE TABLE t (v text DEFAULT 'a;b''c');\n"
+        "/* block; /* nested; */ */ INSERT INTO t VALUES (E'x\\';y');\n"
+        "DO $body$ BEGIN PERFORM 1; END $body$;\n"
+        "CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\n"
+        'SELECT "odd;name" FROM t;\n'
+        "BEGIN;\nCREATE INDEX CONCURRENTLY i ON t (v);\nCOMMIT;\n;\n-- trailing\n"
+    )
+    statements = split_statements(script)
+    assert [line for line, _ in statements] == [2, 3, 4, 5, 6, 7, 8, 9]
+    texts = [text for _, text in statements]
+    assert texts[0] == "CREATE TABLE t (v text DEFAULT 'a;b''c')"
+    assert texts[1].endswith("INSERT INTO t VALUES (E'x\\';y')")
+    assert texts[2] == "DO $body$ BEGIN PERFORM 1; END $body$"
+    assert texts[3].endswith("$$ SELECT 1; $$ LANGUAGE sql")
+    assert texts[5:] == ["BEGIN", "CREATE INDEX CONCURRENTLY i ON t (v)", "COMMIT"]
