@@ -55,3 +55,15 @@ def test_consolidated_app_audits_clean():
         "SQL",
         "STB",
     }
+
+
+def test_consolidated_schema_file_is_the_rendered_revisions():
+    """schema/050_consolidation.sql is `gathering-consolidate schema sql` under its header: when a
+    revision changes, this says the fixture's copy is stale."""
+    from gathering_consolidate.schema.migrations import render_sql
+
+    text = (CONSOLIDATED_APP / "schema" / "050_consolidation.sql").read_text(encoding="utf-8")
+    header, _, body = text.partition("\n\n")
+    assert "gathering-consolidate schema sql" in header
+    assert all(line.startswith("--") for line in header.splitlines())
+    assert body == render_sql()
