@@ -212,3 +212,40 @@ def test_fixture_app_after_tagging(tmp_path, fresh_database):
     assert run.returncode == 0, run.stdout[-4000:]
     assert f"{len(stubs) + 1} deselected" not in run.stdout
     assert f"{len(stubs)} deselected" in run.stdout.splitlines()[-1]
+
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    if not (CORPUS / "extract.sh").is_file():
+        pytest.skip("corpus not available")
+    dest = tmp_path_factory.mktemp("corpus")
+    subprocess.run(
+        ["bash", str(CORPUS / "extract.sh"), str(dest)], check=True, capture_output=True,
+        timeout=300,
+    )  # fmt: skip
+    return dest
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "project", ["full-stack-fastapi-template/backend", "superagi", "netflix-dispatch"]
+)
+def test_corpus_stays_collectable(corpus, project):
+    """On real suites: every file it writes parses, the same tests are collected, and a second
+    run changes nothing."""
+    import ast
+
+    root = corpus / project
+    before = [i.nodeid for i in inventory(root).items]
+    plan = plan_migration(root, "tag-tests")
+    assert not plan.failures, plan.failures
+    assert plan.changes
+    for change in plan.changes:
+        if change.path.endswith(".py"):
+            ast.parse(change.after)
+    apply(plan)
+    assert [i.nodeid for i in inventory(root).items] == before
+    assert plan_migration(root, "tag-tests").changes == ()
