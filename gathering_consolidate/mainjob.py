@@ -239,16 +239,26 @@ class Context:
     step: Callable[[str], None]
     stack: contextlib.ExitStack
     _server: Any = None
+    _server_error: Exception | None = None
 
     def server(self) -> Any:
-        """The PostgreSQL server for the run (contract A), started once on first use."""
+        """The PostgreSQL server for the run (contract A), started once on first use; a server
+        that could not start is not tried again by the next stage (the same error is raised)."""
+        if self._server_error is not None:
+            raise self._server_error
         if self._server is None:
             database = importlib.import_module(f"{__package__}.database")
             if self.options.database_url is None:
                 self.step("starting the embedded PostgreSQL")
-            self._server = self.stack.enter_context(
-                database.postgres_server(self.options.database_url, data_dir=self.options.data_dir)
-            )
+            try:
+                self._server = self.stack.enter_context(
+                    database.postgres_server(
+                        self.options.database_url, data_dir=self.options.data_dir
+                    )
+                )
+            except database.DatabaseError as exc:
+                self._server_error = exc
+                raise
         return self._server
 
 
@@ -311,7 +321,9 @@ def _run_stage(stage: Stage, context: Context, done: Sequence[StageResult]) -> S
     for need in stage.needs:
         before = by_id.get(need)
         if before is None or before.status not in ("ok", "failed"):
-            why = "did not run" if before is None else before.status
+            why = {None: "did not run", "error": "ended in an error", "skipped": "was skipped"}[
+                None if before is None else before.status
+            ]
             return StageResult(
                 stage.id, stage.title, "skipped", f"needs stage `{need}`, which {why}"
             )

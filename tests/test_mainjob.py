@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -203,7 +204,7 @@ def test_a_failing_stage_is_reported_and_the_others_run(tmp_path):
     assert by_id["audit-before"].status == "error"
     assert "NOPE999" in by_id["audit-before"].summary
     assert by_id["codemods"].status == "skipped"
-    assert by_id["codemods"].summary == "needs stage `audit-before`, which error"
+    assert by_id["codemods"].summary == "needs stage `audit-before`, which ended in an error"
     assert by_id["audit-after"].status == "error"  # it still ran
     assert result.exit_code == 1
     paths = mainjob.write_outputs(result)
@@ -259,3 +260,30 @@ def test_cli_run_renders_progress_and_exit_code(tmp_path):
     )  # fmt: skip
     assert bad.returncode == 2
     assert "expected MODULE:ATTR" in bad.stderr
+
+
+def test_an_unreachable_database_errors_its_stages_and_the_rest_run(tmp_path):
+    project = make_small_project(tmp_path / "smallapp")
+    (project / "schema").mkdir()
+    shutil.copy(REPO / "fixtures/gathering_app/schema/001_schemas.sql", project / "schema")
+    events: list[mainjob.ProgressEvent] = []
+    result = mainjob.run_job(
+        mainjob.RunOptions(
+            project,
+            tmp_path / "out",
+            app="smallapp.api:app",
+            database_url="postgresql://postgres:secret@127.0.0.1:1/nothing",
+        ),
+        events.append,
+    )
+    by_id = {s.id: s for s in result.stages}
+    for stage_id in ("schema", "verify-before", "verify-after"):
+        assert by_id[stage_id].status == "error", by_id[stage_id]
+        assert "DatabaseError" in by_id[stage_id].summary
+        assert "secret" not in by_id[stage_id].summary  # the password never shows
+    # Tried once: the later stages get the same error, not a second attempt's.
+    assert by_id["verify-after"].summary == by_id["schema"].summary
+    for stage_id in ("copy", "audit-before", "codemods", "audit-after"):
+        assert by_id[stage_id].status == "ok"
+    assert result.exit_code == 1
+    assert "secret" not in json.dumps(result.to_dict())

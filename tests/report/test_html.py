@@ -196,4 +196,4 @@ def test_a_failed_run_renders_what_went_wrong(tmp_path):
     assert verdict and {"Audit (before)", "Audit (after)"} <= set(verdict.group(1).split(", "))
     assert "Audit (before): error detail" in text and "NOPE999" in text
     assert "The codemods did not run (see the stages)." in text
-    assert "needs stage `audit-before`, which error" in text
+    assert "needs stage `audit-before`, which ended in an error" in text
