@@ -167,6 +167,7 @@ def ledger_command(
     references. Commit it; `tests gate` compares with it."""
     from rich.markup import escape
 
+    from ..config import ConfigError
     from ..safeio import write_atomic
     from ..testsuite.classify import classify
     from ..testsuite.ledger import LEDGER_FILE, ledger_from
@@ -175,7 +176,7 @@ def ledger_command(
     found = _inventory(path)
     try:
         ledger = ledger_from(found, classify(found))
-    except OverridesError as exc:
+    except (OverridesError, ConfigError) as exc:
         raise _fail(str(exc)) from None
     out, err = _consoles()
     text = ledger.dumps()
@@ -211,15 +212,22 @@ def gate_command(
 
     from rich.markup import escape
 
+    from ..config import ConfigError
+    from ..testsuite import PytestConfigError
     from ..testsuite.gate import gate
     from ..testsuite.ledger import LedgerError
     from ..testsuite.overrides import OverridesError
 
     _check_format(output_format)
-    _inventory(path)  # a clear error for a bad path or configuration
     try:
         result = gate(path, ledger)
-    except (LedgerError, OverridesError) as exc:
+    except (
+        FileNotFoundError,
+        PytestConfigError,
+        LedgerError,
+        OverridesError,
+        ConfigError,
+    ) as exc:
         raise _fail(str(exc)) from None
     out, _ = _consoles()
     if output_format == "json":
