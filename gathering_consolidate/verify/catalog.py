@@ -198,6 +198,14 @@ def plant_canary(database_url: str) -> None:
             conn.execute(f"INSERT INTO {CANARY_TABLE} VALUES (%s, %s)", (i, f"canary-{i}"))
 
 
+def drop_canary(database_url: str) -> None:
+    """Remove the canary (a --disposable database stays, the canary does not)."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {CANARY_TABLE}")
+
+
 def scalar(database_url: str, query: str, params: dict[str, object] | None = None) -> object:
     """The first column of the first row of a profile query (None when no row)."""
     import psycopg

@@ -17,6 +17,7 @@ from gathering_consolidate.verify import checks as checks_mod
 from gathering_consolidate.verify.catalog import (
     SchemaError,
     apply_sql_files,
+    drop_canary,
     plant_canary,
     schema_files,
 )
@@ -215,6 +216,8 @@ def session(
                 for line in run_setup([[str(a) for a in argv] for argv in setup], cwd=cwd, env=env):
                     say(f"setup: {line}")
             plant_canary(db_url)
+            if disposable:
+                stack.callback(drop_canary, db_url)
         except SchemaError as exc:
             raise VerifyError(str(exc)) from None
 
