@@ -166,11 +166,13 @@ class VerifyContext:
         auth = self.profile.section("auth")
         if "register" not in auth or "login" not in auth:
             return {}
-        if self._creds is not None and "me" in auth:
+        if self._creds is not None:
+            if "me" not in auth:  # nothing to check the token with: keep it
+                return _bearer(self._creds.token)
             check = self.request("GET", str(auth["me"]), headers=_bearer(self._creds.token))
             if check.status_code == 200:
                 return _bearer(self._creds.token)
-        if self._creds is None or "me" not in auth:
+        if self._creds is None:
             self._creds = self.register_user()
         else:
             try:
