@@ -312,6 +312,7 @@ class _Collector:
         self.items: list[TestItem] = []
         self._class_cache: dict[str, ModuleInfo | None] = {}
         self._conftest_folders: set[Path] = set()
+        self._import_names: dict[str, Path] = {}
         self._skip_cache: dict[int, list[Skip]] = {}
 
     # - files
@@ -417,7 +418,31 @@ class _Collector:
                 self.load(conftest)
 
     # - tests in one module
+    def import_name(self, path: Path) -> str:
+        """The module name pytest's default import mode gives a test file: its basename, with
+        the packages (`__init__.py` folders) around it."""
+        parts = [path.stem]
+        folder = path.parent
+        while (folder / "__init__.py").is_file() and folder != folder.parent:
+            parts.insert(0, folder.name)
+            folder = folder.parent
+        return ".".join(parts)
+
     def collect_module(self, path: Path) -> None:
+        if self.config.import_mode in ("prepend", "append"):
+            name = self.import_name(path)
+            first = self._import_names.setdefault(name, path)
+            if first != path:
+                rel = _rel(path, self.root)
+                self.errors.append(
+                    (
+                        rel,
+                        f"import file mismatch: module `{name}` is already"
+                        f" {_rel(first, self.root)}; pytest reports a collection error here"
+                        " (rename one, or add `__init__.py` files)",
+                    )
+                )
+                return
         module = self.load(path)
         if module is None:
             return

@@ -350,3 +350,29 @@ def test_template_backend_count_matches_pytest(tmp_path):
     found = inventory(tmp_path / "full-stack-fastapi-template" / "backend")
     assert found.total == 60
     assert not found.errors and not found.limits
+
+
+def test_same_basename_without_packages_is_a_collection_error(tmp_path):
+    root = write(
+        tmp_path,
+        {
+            "pytest.ini": "[pytest]\n",
+            "a/test_same.py": "def test_a(): pass\n",
+            "b/test_same.py": "def test_b(): pass\n",
+            "c/__init__.py": "",
+            "c/test_same.py": "def test_c(): pass\n",  # a package: `c.test_same`, no clash
+        },
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+        cwd=root, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    theirs = {line for line in proc.stdout.splitlines() if "::" in line}
+    found = inventory(root)
+    assert {i.nodeid for i in found.items} == theirs == {
+        "a/test_same.py::test_a", "c/test_same.py::test_c",
+    }  # fmt: skip
+    assert "ERROR b/test_same.py" in proc.stdout
+    assert [(p, r.split(":")[0]) for p, r in found.errors] == [
+        ("b/test_same.py", "import file mismatch")
+    ]
