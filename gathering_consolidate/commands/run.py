@@ -31,6 +31,7 @@ def run(
         str | None,
         typer.Option(
             "--database-url",
+            metavar="URL",
             help="A PostgreSQL server to use (default: an embedded one, started and removed).",
         ),
     ] = None,
@@ -50,6 +51,7 @@ def run(
         str | None,
         typer.Option(
             "--profile",
+            metavar="NAME|FILE",
             help="The verify profile: a name in rules/targets/ or a file (default: the shipped"
             " profile named like the project folder, if any).",
         ),
@@ -75,7 +77,8 @@ def run(
 
     Exit codes: 0 every stage that ran succeeded, 1 a stage failed or could not run (the report
     says which), 2 usage error. Findings left after the migration are the report's "left for
-    people", not a failure.
+    people", and the original app failing its verify checks is what the migration is for:
+    neither fails the run.
     """
     import sys
 
@@ -148,11 +151,18 @@ def gate(
     path: Annotated[Path, typer.Argument(help="The project to gate.")] = Path("."),
     baseline: Annotated[
         Path | None,
-        typer.Option("--baseline", help="Findings accepted as known debt (only new ones fail)."),
+        typer.Option(
+            "--baseline",
+            help="Findings accepted as known debt, only new ones fail (default: the"
+            " configuration's `baseline`).",
+        ),
     ] = None,
     ledger: Annotated[
         Path | None,
-        typer.Option("--ledger", help="The committed test ledger (tests must not go missing)."),
+        typer.Option(
+            "--ledger",
+            help="The committed test ledger (default: tests-ledger.json at the project root).",
+        ),
     ] = None,
     lint_guard_tier: Annotated[
         int,
@@ -160,7 +170,8 @@ def gate(
             "--lint-guard-tier",
             min=1,
             max=3,
-            help="The current phase of the lint guard (its per-file debt must be up to date).",
+            help="The lint guard's current phase: broad handlers of this tier and below must be"
+            " fixed; later ones carry debt markers.",
         ),
     ] = 1,
     output_format: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
