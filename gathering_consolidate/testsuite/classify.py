@@ -196,6 +196,8 @@ _RULE_WORDS = {
     "STB001": "fakes completion",
     "STB002": "only logs the action it promises",
     "STB003": "is not implemented",
+    "STB004": "returns placeholder values instead of real ones",
+    "STB005": "has a stubbed branch",
 }
 
 
@@ -755,6 +757,9 @@ def _infer(
         stub += [e if "fixture" in e else f"{e} (through fixture `{name}`)" for e in s]
         real += r
         if c:
+            clients.add(name)
+    for name, value in module.constants.items():  # `client = TestClient(app)` at module level
+        if isinstance(value, ast.Call) and (_qualify(value.func, module) or "") in _CLIENT_TYPES:
             clients.add(name)
     annotations = {
         a.arg: ast.unparse(a.annotation)

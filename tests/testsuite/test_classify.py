@@ -324,3 +324,27 @@ def test_look_alikes_from_the_corpus_stay_unit(tmp_path):
         "`sqlalchemy_utils.database_exists` at tests/conftest.py:8"
         in (verdicts["test_uses_db"].evidence[0])
     )
+
+
+def test_a_module_level_client_drives_http(tmp_path):
+    """superagi's controller tests: `client = TestClient(app)` at module level."""
+    root = write_app(
+        tmp_path,
+        {
+            "tests/test_mini.py": """
+                from fastapi import FastAPI
+                from fastapi.testclient import TestClient
+
+                client = TestClient(FastAPI())
+
+
+                def test_list():
+                    response = client.get("/items")
+                    assert response.status_code == 404
+            """
+        },
+    )
+    (verdict,) = classify(inventory(root)).verdicts
+    assert (verdict.tag, verdict.evidence) == (
+        "contract", ["drives GET /items through an HTTP test client"],
+    )  # fmt: skip
