@@ -32,7 +32,7 @@ def main() -> None:
     def write(func_name: str) -> None:
         guard.busy = True
         try:
-            stack = [(f.filename, f.lineno, f.name) for f in traceback.extract_stack()[:-3]]
+            stack = [(f.filename, f.lineno, f.name) for f in traceback.extract_stack()[:-2]]
             with open(record, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps({"call": func_name, "stack": stack}) + "\n")
         finally:

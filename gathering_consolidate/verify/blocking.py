@@ -34,7 +34,9 @@ class BlockingSite:
         matched = (
             f"matches {self.rule} at line {self.rule_line}" if self.rule else "no audit finding"
         )
-        below = f" (called in {', '.join(sorted(self.origins))})" if self.origins else ""
+        origins = sorted(self.origins)
+        more = f" +{len(origins) - 3} more" if len(origins) > 3 else ""
+        below = f" (called in {', '.join(origins[:3])}{more})" if origins else ""
         return (
             f"{self.path}:{self.line} {self.function}(): {', '.join(sorted(self.calls))}{below} "
             f"[{matched}]" + (f" via {' > '.join(self.chain)}" if len(self.chain) > 1 else "")

@@ -264,3 +264,47 @@ def test_unreachable_database_is_a_clear_error():
         "error: database: cannot connect to postgresql://postgres@127.0.0.1:1/test" in result.stderr
     )
     assert "connection refused" in result.stderr
+
+
+def test_detect_blocking_lists_the_blocking_call_with_its_audit_finding(pg_admin_url, tmp_path):
+    """A tiny app whose async handler sleeps synchronously: blockbuster (in record mode) catches
+    `time.sleep` on the event loop at the handler's line, which the audit flags as ASY."""
+    from gathering_consolidate.verify import verify
+
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "tiny"\nversion = "0"\n')
+    (tmp_path / "tiny_app.py").write_text(textwrap.dedent("""\
+        import time
+
+        from fastapi import FastAPI
+
+        app = FastAPI()
+
+
+        @app.get("/health")
+        async def health():
+            return {"ok": True}
+
+
+        @app.get("/work")
+        async def work():
+            time.sleep(0.05)
+            return {"done": True}
+        """))  # fmt: skip
+    profile = tmp_path / "tiny.toml"
+    profile.write_text(textwrap.dedent("""\
+        [target]
+        app = "tiny_app:app"
+        [load]
+        endpoints = [{ name = "work", path = "/work" }]
+        users = 4
+        run_time = 3
+        """))  # fmt: skip
+    result = verify(
+        tmp_path, app=None, profile=profile, database_url=pg_admin_url, python=None,
+        checks=["event-loop"], detect_blocking=True,
+    )  # fmt: skip
+    check = result.checks[0]
+    sites = [e for e in check.evidence if e.startswith("blocking: ")]
+    assert any(s.startswith("blocking: tiny_app.py:15 work(): time.sleep") for s in sites), sites
+    assert any("tiny_app.py:15" in s and "matches ASY" in s for s in sites), sites
+    assert check.metrics["blocking_sites"] >= 1
