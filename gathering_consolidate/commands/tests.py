@@ -140,7 +140,12 @@ def classify_command(
         raise typer.Exit(0)
     for verdict in result.verdicts:
         cases = f" ({len(verdict.nodeids)} cases)" if len(verdict.nodeids) > 1 else ""
-        out.print(escape(f"{verdict.test}:{verdict.line}{cases}: {verdict.tag} [{verdict.source}]"))
+        out.print(
+            escape(
+                f"{verdict.path}:{verdict.line}: {verdict.name}{cases}: {verdict.tag}"
+                f" [{verdict.source}]"
+            )
+        )
         for line in verdict.evidence:
             out.print(escape(f"    {line}"))
     counts = ", ".join(f"{tag} {n}" for tag, n in result.by_tag().items())
