@@ -281,12 +281,16 @@ def _header(document: Mapping[str, Any]) -> list[str]:
     options = document["options"]
     before, after = totals(document)
     not_passed_ = not_passed(document)
-    verdict = "completed" if not not_passed_ else f"completed; not passed: {', '.join(not_passed_)}"
+    verdict = (
+        f" Not passed: {', '.join(not_passed_)}."
+        if not_passed_
+        else " Every stage that ran passed."
+    )
     lines = [
         f"# Consolidation report: {project_name(document)}",
         "",
-        f"Run {verdict} in {document['duration_s']:.0f} s on {document['started_at']}"
-        f" by gathering-consolidate {document['tool']['version']}.",
+        f"Run in {document['duration_s']:.0f} s on {document['started_at']} by"
+        f" gathering-consolidate {document['tool']['version']}.{verdict}",
         "",
         f"- Project: `{shown(document, 'project')}` (never modified; copies in"
         f" `{shown(document, 'before')}` (as it was) and `{shown(document, 'after')}` (migrated))",
@@ -528,9 +532,12 @@ def _left(document: Mapping[str, Any]) -> list[str]:
     elif not grouped:
         lines += ["The audit after the migration reports nothing left.", ""]
     for tier, items in grouped.items():
-        lines += [f"### {TIER_NAMES.get(tier, 'tier ' + tier)}: {len(items)}", ""]
+        title = f"{TIER_NAMES.get(tier, 'tier ' + tier)}: {len(items)}"
         rows = [(f"`{location(i)}`", i["rule"], i["message"]) for i in items]
-        lines += _table(("where", "rule", "what"), rows)
+        if tier == "1":  # the first to fix: shown, the later tiers folded
+            lines += [f"### {title}", "", *_table(("where", "rule", "what"), rows)]
+        else:
+            lines += _details(title, _table(("where", "rule", "what"), rows))
     proposed = [i for i in codemods(document) if i["status"] == "proposed"]
     if proposed:
         lines += ["### Unsafe codemods proposed, not applied", ""]
