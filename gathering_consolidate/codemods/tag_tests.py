@@ -236,14 +236,14 @@ def _module_mark(module: cst.Module, prefix: str, tag: str) -> cst.Module:
             and small.targets[0].target.value == "pytestmark"
         ):
             value = small.value
-            if isinstance(value, (cst.List, cst.Tuple)):
+            if isinstance(value, cst.List) and _multiline(value):
+                new_value = _append_multiline(value, mark)
+            elif isinstance(value, (cst.List, cst.Tuple)):
                 elements = list(value.elements)
                 if elements:
-                    last = elements[-1]
-                    if last.comma is cst.MaybeSentinel.DEFAULT:
-                        elements[-1] = last.with_changes(
-                            comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-                        )
+                    elements[-1] = elements[-1].with_changes(
+                        comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+                    )
                 elements.append(cst.Element(mark))
                 new_value = value.with_changes(elements=elements)
             else:
@@ -275,6 +275,58 @@ def _module_mark(module: cst.Module, prefix: str, tag: str) -> cst.Module:
     line = line.with_changes(leading_lines=[cst.EmptyLine()])
     body.insert(index, line)
     return module.with_changes(body=body)
+
+
+def _multiline(value: cst.List) -> bool:
+    return bool(value.elements) and isinstance(
+        value.rbracket.whitespace_before, cst.ParenthesizedWhitespace
+    )
+
+
+def _append_multiline(value: cst.List, mark: cst.BaseExpression) -> cst.List:
+    """Append to a list written one element per line: the new element on its own line, with
+    the others' indentation; a comment after the last element stays with it."""
+    closing = value.rbracket.whitespace_before
+    assert isinstance(closing, cst.ParenthesizedWhitespace)
+    opening = value.lbracket.whitespace_after
+    indent = (
+        opening.last_line
+        if isinstance(opening, cst.ParenthesizedWhitespace)
+        else cst.SimpleWhitespace("    ")
+    )
+    elements = list(value.elements)
+    last = elements[-1]
+    before = cst.SimpleWhitespace("")
+    gap = ""
+    if isinstance(last.comma, cst.Comma):
+        before = last.comma.whitespace_before
+        if isinstance(last.comma.whitespace_after, cst.SimpleWhitespace):
+            gap = last.comma.whitespace_after.value
+    first_line = closing.first_line.with_changes(
+        whitespace=cst.SimpleWhitespace(gap + closing.first_line.whitespace.value)
+    )
+    elements[-1] = last.with_changes(
+        comma=cst.Comma(
+            whitespace_before=before,
+            whitespace_after=cst.ParenthesizedWhitespace(
+                first_line=first_line,
+                empty_lines=closing.empty_lines,
+                indent=closing.indent,
+                last_line=indent,
+            ),
+        )
+    )
+    elements.append(cst.Element(mark, comma=cst.Comma()))
+    return value.with_changes(
+        elements=elements,
+        rbracket=value.rbracket.with_changes(
+            whitespace_before=cst.ParenthesizedWhitespace(
+                first_line=cst.TrailingWhitespace(),
+                indent=closing.indent,
+                last_line=closing.last_line,
+            )
+        ),
+    )
 
 
 # -- the pytest configuration ---------------------------------------------------------------------

@@ -249,3 +249,43 @@ def test_corpus_stays_collectable(corpus, project):
     apply(plan)
     assert [i.nodeid for i in inventory(root).items] == before
     assert plan_migration(root, "tag-tests").changes == ()
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (
+            "import pytest\n\npytestmark = pytest.mark.slow\n\n\ndef test_a():\n    pass\n",
+            "import pytest\n\npytestmark = [pytest.mark.slow, pytest.mark.unit]\n\n\n"
+            "def test_a():\n    pass\n",
+        ),
+        (
+            "import pytest\n\npytestmark = (pytest.mark.slow,)\n\n\ndef test_a():\n    pass\n",
+            "import pytest\n\npytestmark = (pytest.mark.slow, pytest.mark.unit)\n\n\n"
+            "def test_a():\n    pass\n",
+        ),
+        (
+            '"""Doc."""\nfrom pytest import mark\n\n\ndef test_a():\n    pass\n',
+            '"""Doc."""\nfrom pytest import mark\n\npytestmark = mark.unit\n\n\n'
+            "def test_a():\n    pass\n",
+        ),
+        (
+            '"""Doc."""\n\n\ndef test_a():\n    pass\n',
+            '"""Doc."""\nimport pytest\n\npytestmark = pytest.mark.unit\n\n\ndef test_a():\n'
+            "    pass\n",
+        ),
+    ],
+    ids=["single-mark", "tuple", "from-pytest-import-mark", "no-import"],
+)
+def test_module_marks(before, after):
+    from gathering_consolidate.codemods.tag_tests import _tag_module
+
+    assert _tag_module(before, {"test_a": "unit"}, "unit") == after
+
+
+def test_a_multiline_pytestmark_keeps_its_layout():
+    from gathering_consolidate.codemods.tag_tests import _tag_module
+
+    before = "import pytest\n\npytestmark = [\n    pytest.mark.slow,  # why\n]\n\n\ndef test_a():\n    pass\n"
+    after = _tag_module(before, {"test_a": "unit"}, "unit")
+    assert "pytestmark = [\n    pytest.mark.slow,  # why\n    pytest.mark.unit,\n]\n" in after
