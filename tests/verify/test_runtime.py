@@ -308,3 +308,18 @@ def test_detect_blocking_lists_the_blocking_call_with_its_audit_finding(pg_admin
     assert any(s.startswith("blocking: tiny_app.py:15 work(): time.sleep") for s in sites), sites
     assert any("tiny_app.py:15" in s and "matches ASY" in s for s in sites), sites
     assert check.metrics["blocking_sites"] >= 1
+
+
+def test_init_profile_drafts_a_loadable_profile_from_the_running_app(pg_admin_url, tmp_path):
+    from gathering_consolidate.verify.profile import load_profile
+
+    result = _run(str(FIXTURE_APP), "--profile", "gathering_app", "--database-url", pg_admin_url,
+                  "--init-profile", "-q")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    draft = tmp_path / "draft.toml"
+    draft.write_text(result.stdout)
+    profile = load_profile(draft)
+    assert profile.get("target", "app") == "gathering.api.main:app"
+    assert profile.get("auth", "register")["path"] == "/auth/register"
+    assert profile.get("auth", "login")["form"] == {"username": "{email}", "password": "{password}"}
+    assert profile.get("auth", "contract") == load_profile("gathering_app").get("auth", "contract")
