@@ -236,6 +236,8 @@ def test_cli_ledger_then_gate(tmp_path):
         (["tests", "inventory", "/nonexistent/x"], "no such file or directory"),
         (["tests", "classify", ".", "-f", "yaml"], "--format yaml: use text or json"),
         (["tests", "gate", "{root}", "--ledger", "{root}/nope.json"], "no ledger"),
+        (["tests", "inventory", "{root}", "--python", "{root}/nope/python"], "no such file"),
+        (["tests", "gate", "/nonexistent/x"], "no such file or directory"),
     ],
 )
 def test_cli_usage_errors_exit_2(tmp_path, args, message):
