@@ -35,6 +35,7 @@ import json
 import os
 import shlex
 import shutil
+import stat
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .safeio import write_atomic
 from .version import __version__
 
 RESULT_SCHEMA = "gathering-consolidate/run"
@@ -391,37 +393,49 @@ def prepare_out(out: Path, root: Path) -> Path:
     # Keep the copies out of version control and linters that honour .gitignore (ruff).
     gitignore = out / ".gitignore"
     if not gitignore.exists():
-        gitignore.write_text("# output of `gathering-consolidate run`\n*\n", encoding="utf-8")
+        write_atomic(gitignore, "# output of `gathering-consolidate run`\n*\n", root=out)
     return out
 
 
 # -- stages -------------------------------------------------------------------------------------
 def _stage_copy(ctx: Context) -> StageOutcome:
+    """Copy the project twice. Symbolic links are copied as links (never followed); FIFOs,
+    sockets and devices are left out (reading a FIFO would block) and listed."""
     out = ctx.out
     patterns = shutil.ignore_patterns(*COPY_IGNORED)
+    special: set[str] = set()
 
     def ignore(folder: str, names: list[str]) -> set[str]:
         ignored = set(patterns(folder, names))
-        for name in names:  # the output folder, when it lives inside the project
-            if Path(folder, name).resolve() == out:
+        for name in names:
+            path = Path(folder, name)
+            if path.resolve() == out:  # the output folder, when it lives inside the project
                 ignored.add(name)
+                continue
+            try:
+                mode = path.lstat().st_mode
+            except OSError:
+                continue  # vanished: copytree reports what it cannot copy
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                ignored.add(name)
+                special.add(str(path.relative_to(ctx.root)))
         return ignored
 
-    files = 0
     for dest in (ctx.before, ctx.after):
         ctx.step(f"copying into {dest}")
         shutil.copytree(ctx.root, dest, symlinks=True, ignore=ignore)
-    for _dirpath, _dirs, names in os.walk(ctx.after):
-        files += len(names)
-    return StageOutcome(
-        f"{files} files copied from {ctx.root}",
-        {
-            "source": str(ctx.root),
-            "before": str(ctx.before),
-            "after": str(ctx.after),
-            "files": files,
-        },
-    )
+    files = sum(len(names) for _dirpath, _dirs, names in os.walk(ctx.after))
+    summary = f"{files} files copied from {ctx.root}"
+    if special:
+        summary += f"; {len(special)} FIFOs, sockets or devices left out"
+    data = {
+        "source": str(ctx.root),
+        "before": str(ctx.before),
+        "after": str(ctx.after),
+        "files": files,
+        "not_copied": sorted(special),
+    }
+    return StageOutcome(summary, data)
 
 
 def _audit(ctx: Context, where: Path, name: str) -> StageOutcome:
@@ -433,7 +447,7 @@ def _audit(ctx: Context, where: Path, name: str) -> StageOutcome:
     with target_python(ctx.options.python):
         result = audit(where)
     document = audit_to_dict(result)
-    (ctx.out / f"{name}.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    write_atomic(ctx.out / f"{name}.json", json.dumps(document, indent=2) + "\n", root=ctx.out)
     data = audit_summary(document)
     data["json"] = f"{name}.json"
     failing = data["failing"]
@@ -575,8 +589,7 @@ def apply_codemod(ctx: Context, codemod_id: str, *, write: bool) -> dict[str, An
             item["removed"] += 1
     if diff:
         name = f"{codemod_id}.diff" if write else f"{codemod_id}.proposed.diff"
-        (ctx.out / "diffs").mkdir(exist_ok=True)
-        (ctx.out / "diffs" / name).write_text(diff, encoding="utf-8")
+        write_atomic(ctx.out / "diffs" / name, diff, root=ctx.out)
         item["diff_file"] = f"diffs/{name}"
         lines = diff.splitlines(keepends=True)
         item["diff"] = "".join(lines[:DIFF_LINES_KEPT])
@@ -616,9 +629,8 @@ def _stage_tests(ctx: Context) -> StageOutcome:
     ctx.step("building the test ledger")
     ledger = ledger_module.build_ledger(ctx.after)
     document = ledger.to_dict()
-    (ctx.out / "tests-ledger.json").write_text(
-        json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8"
-    )
+    text = json.dumps(document, indent=2, default=str) + "\n"
+    write_atomic(ctx.out / "tests-ledger.json", text, root=ctx.out)
     data["ledger"] = document
     data["ledger_file"] = "tests-ledger.json"
     tagging = data["tagging"]
@@ -651,7 +663,7 @@ def _stage_schema(ctx: Context) -> StageOutcome:
         result = migrations.upgrade(url, progress=ctx.step)
         ctx.step("drift check against the head schema")
         drift = migrations.check(url)
-    (ctx.out / "schema.sql").write_text(migrations.render_sql(), encoding="utf-8")
+    write_atomic(ctx.out / "schema.sql", migrations.render_sql(), root=ctx.out)
     data = result.to_dict()
     data["app_schema"] = applied
     data["revisions"] = [
@@ -830,14 +842,13 @@ class Outputs:
 def write_outputs(result: RunResult) -> Outputs:
     """Write `result.json`, `report.md` and `report.html` into the output folder."""
     from .report import html, markdown
-    from .safeio import write_atomic
 
     out = Path(result.options.out).resolve()
     document = result.to_dict()
     paths = Outputs(out / "result.json", out / "report.md", out / "report.html")
-    write_atomic(paths.result_json, json.dumps(document, indent=2, default=str) + "\n")
-    write_atomic(paths.report_md, markdown.render(document))
-    write_atomic(paths.report_html, html.render(document))
+    write_atomic(paths.result_json, json.dumps(document, indent=2, default=str) + "\n", root=out)
+    write_atomic(paths.report_md, markdown.render(document), root=out)
+    write_atomic(paths.report_html, html.render(document), root=out)
     return paths
 
 

@@ -287,3 +287,19 @@ def test_an_unreachable_database_errors_its_stages_and_the_rest_run(tmp_path):
         assert by_id[stage_id].status == "ok"
     assert result.exit_code == 1
     assert "secret" not in json.dumps(result.to_dict())
+
+
+def test_fifos_are_left_out_of_the_copy_and_symlinks_are_not_followed(tmp_path):
+    project = make_small_project(tmp_path / "smallapp")
+    os.mkfifo(project / "smallapp" / "pipe")  # copying it would block on open()
+    outside = tmp_path / "secret.py"
+    outside.write_text("TOKEN = 'x'\n")
+    (project / "smallapp" / "linked.py").symlink_to(outside)
+    result = mainjob.run_job(mainjob.RunOptions(project, tmp_path / "out", skip_verify=True))
+    copy = result.stage("copy")
+    assert copy.status == "ok"
+    assert copy.data["not_copied"] == ["smallapp/pipe"]
+    assert "1 FIFOs, sockets or devices left out" in copy.summary
+    linked = Path(result.after_dir) / "smallapp" / "linked.py"
+    assert linked.is_symlink() and os.readlink(linked) == str(outside)
+    assert not (Path(result.after_dir) / "smallapp" / "pipe").exists()
