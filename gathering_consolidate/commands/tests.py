@@ -209,6 +209,13 @@ def gate_command(
         Path | None,
         typer.Option("--ledger", help="The committed ledger (default: tests-ledger.json)."),
     ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Unlinked skips the ledger already lists fail too (default: known debt).",
+        ),
+    ] = False,
     output_format: _FORMAT = "text",
 ) -> None:
     """Fail (exit 1) when tests were removed, skips grew, a new skip or xfail has no issue
@@ -225,7 +232,7 @@ def gate_command(
 
     _check_format(output_format)
     try:
-        result = gate(path, ledger)
+        result = gate(path, ledger, strict=strict)
     except (
         FileNotFoundError,
         PytestConfigError,

@@ -2,7 +2,7 @@
 skips grow, a skip or xfail carries no issue reference, or CI hides failing tests.
 
 A skip or xfail without an issue reference that the committed ledger already lists is known debt
-(reported, not failing); a new one fails. Adding tests, or linking a skip to an issue, passes; run
+(reported, not failing; `strict=True` fails it too); a new one fails. Adding tests, or linking a skip to an issue, passes; run
 `gathering-consolidate tests ledger` afterwards to record the new counts. The command CI should
 gate on is `pytest -m "not stub"`.
 """
@@ -51,8 +51,11 @@ def _key(entry: dict[str, Any]) -> tuple[str, str, str]:
     return (str(entry.get("test")), str(entry.get("kind")), str(entry.get("reason")))
 
 
-def compare(current: Ledger, committed: Ledger) -> tuple[list[GateProblem], list[GateProblem]]:
-    """(problems, warnings) of the current ledger against the committed one."""
+def compare(
+    current: Ledger, committed: Ledger, *, strict: bool = False
+) -> tuple[list[GateProblem], list[GateProblem]]:
+    """(problems, warnings) of the current ledger against the committed one. `strict`: a skip
+    or xfail without an issue reference fails even when the ledger already lists it."""
     problems: list[GateProblem] = []
     warnings: list[GateProblem] = []
     if current.total < committed.total:
@@ -95,7 +98,7 @@ def compare(current: Ledger, committed: Ledger) -> tuple[list[GateProblem], list
             " that tracks it (`#123`, `GH-123`, `PROJ-123` or an issue URL)",
             location,
         )
-        (warnings if _key(entry) in known else problems).append(problem)
+        (warnings if _key(entry) in known and not strict else problems).append(problem)
     return problems, warnings
 
 
@@ -104,9 +107,12 @@ def gate(
     ledger_file: str | os.PathLike[str] | None = None,
     *,
     audit_result: Any | None = None,
+    strict: bool = False,
 ) -> GateResult:
     """Gate the tests under `path` against the committed ledger (`ledger_file`, default
-    `tests-ledger.json` at the pytest rootdir). Raises `LedgerError` when it cannot be read."""
+    `tests-ledger.json` at the pytest rootdir). `strict`: unlinked skips the ledger already
+    lists fail too (by default they are known debt, reported as warnings). Raises
+    `LedgerError` when the ledger cannot be read."""
     from .ci import hidden_failures
     from .classify import classify
     from .inventory import inventory as take_inventory
@@ -115,7 +121,7 @@ def gate(
     ledger_path = Path(ledger_file) if ledger_file else found.root / LEDGER_FILE
     committed = load_ledger(ledger_path)
     current = ledger_from(found, classify(found, audit_result=audit_result))
-    problems, warnings = compare(current, committed)
+    problems, warnings = compare(current, committed, strict=strict)
     for hidden in hidden_failures(found.root, repository=_repository_root(found.root)):
         problems.append(
             GateProblem("ci-hides-failures", f"{hidden.message}", f"{hidden.path}:{hidden.line}")

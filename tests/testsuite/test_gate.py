@@ -157,6 +157,9 @@ def test_known_unlinked_skips_are_debt_not_failures(tmp_path):
     result = gate(root)
     assert result.passed
     assert [w.code for w in result.warnings] == ["skip-without-issue"]
+    strict = gate(root, strict=True)
+    assert not strict.passed
+    assert [p.code for p in strict.problems] == ["skip-without-issue"]
 
 
 def test_missing_or_bad_ledger_is_an_error(tmp_path):
