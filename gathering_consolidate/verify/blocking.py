@@ -6,6 +6,7 @@ finding on the same lines; then restart the app normally."""
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,22 +95,18 @@ def _finding_at(frame: tuple[str, int, str], findings) -> Any:
     return None
 
 
-def asy_findings(target: Path) -> list[Any]:
-    from gathering_consolidate.project import audit
+def _record_blocking_calls(
+    ctx: VerifyContext,
+    out: Outcome,
+    endpoints: list[dict[str, Any]],
+    headers: dict[str, str],
+    record: Path,
+) -> bool:
+    """Serve the app under the blockbuster launcher writing to `record`, request the health
+    endpoint and each load endpoint twice, then put the normal app back. False when the app did
+    not start that way (the problem is on `out`)."""
+    import httpx
 
-    result = audit(target, select=["ASY"])
-    return [f for f in result.findings if f.rule.startswith("ASY")]
-
-
-def detect_blocking(
-    ctx: VerifyContext, out: Outcome, endpoints: list[dict[str, Any]], headers: dict[str, str]
-) -> list[BlockingSite]:
-    ctx.say("event-loop: restarting the app under blockbuster")
-    fd, record_name = tempfile.mkstemp(prefix="gc-verify-blocking-", suffix=".jsonl")
-    import os
-
-    os.close(fd)
-    record = Path(record_name)
     probe = AppProcess(
         app=ctx.app.app, cwd=ctx.app.cwd, env=dict(ctx.app.env), health_path=ctx.app.health_path,
         python=ctx.app.python, startup_timeout=ctx.app.startup_timeout,
@@ -124,9 +121,7 @@ def detect_blocking(
                 "--detect-blocking: the app did not start under blockbuster (is `blockbuster` "
                 f"installed in the target's environment?): {str(exc).splitlines()[0]}"
             )
-            return []
-        import httpx
-
+            return False
         with httpx.Client(timeout=30) as client:
             for _ in range(2):
                 client.get(probe.base_url + ctx.app.health_path)
@@ -136,17 +131,36 @@ def detect_blocking(
                         json=endpoint.get("json"),
                     )  # fmt: skip
     finally:
-        probe.stop(keep_log=False)
+        probe.stop()
         ctx.app.start()
+    return True
+
+
+def asy_findings(target: Path) -> list[Any]:
+    from gathering_consolidate.project import audit
+
+    result = audit(target, select=["ASY"])
+    return [f for f in result.findings if f.rule.startswith("ASY")]
+
+
+def detect_blocking(
+    ctx: VerifyContext, out: Outcome, endpoints: list[dict[str, Any]], headers: dict[str, str]
+) -> list[BlockingSite]:
+    ctx.say("event-loop: restarting the app under blockbuster")
+    fd, record_name = tempfile.mkstemp(prefix="gc-verify-blocking-", suffix=".jsonl")
+    os.close(fd)
+    record = Path(record_name)
+    try:
+        if not _record_blocking_calls(ctx, out, endpoints, headers, record):
+            return []
+        text = record.read_text(encoding="utf-8", errors="replace")
+    finally:
+        record.unlink(missing_ok=True)
     findings: list[Any] = []
     try:
         findings = asy_findings(ctx.target)
     except (OSError, ValueError) as exc:  # an audit configuration problem: report, go on
         out.note(f"--detect-blocking: the audit could not run to match ASY findings: {exc}")
-    try:
-        text = record.read_text(encoding="utf-8", errors="replace")
-    finally:
-        record.unlink(missing_ok=True)
     sites = parse_records(ctx.target, text, findings)
     matched = sum(1 for s in sites if s.rule)
     out.metrics["blocking_sites"] = len(sites)
