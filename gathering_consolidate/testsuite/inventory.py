@@ -16,9 +16,12 @@ guessed silently.
 from __future__ import annotations
 
 import ast
+import enum
 import fnmatch
+import hashlib
 import os
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -382,6 +385,8 @@ class _Collector:
             self.errors.append((rel, exc.reason))
             return None
         module = _module_info(rel, tree, source)
+        module.__dict__["resolver"] = self.module_by_name
+        module.__dict__["long_str"] = self.config.long_str_strategy
         self.modules[rel] = module
         if path.name == "conftest.py":
             self.conftests.append(rel)
@@ -758,6 +763,14 @@ def _module_info(rel: str, tree: ast.Module, source: str) -> ModuleInfo:
             target = node.targets[0]
             if isinstance(target, ast.Name):
                 constants[target.id] = node.value
+            elif (
+                isinstance(target, ast.Tuple)
+                and isinstance(node.value, ast.Tuple)
+                and len(target.elts) == len(node.value.elts)
+            ):  # `STRONG, WEAK = 2, 1`
+                for name, value in zip(target.elts, node.value.elts, strict=True):
+                    if isinstance(name, ast.Name):
+                        constants[name.id] = value
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
             constants[node.target.id] = node.value
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -1139,38 +1152,112 @@ def _ascii_escaped(text: str) -> str:
     return text.encode("unicode_escape").decode("ascii")
 
 
-def _idval(node: Any, argname: str, index: int, module: ModuleInfo) -> str:
+def _python_id(value: Any) -> str | None:
+    """pytest's id for a value it can name (`_idval_from_value`), else None."""
+    if isinstance(value, enum.Enum):
+        return str(value)
+    if isinstance(value, str):
+        return _ascii_escaped(value)
+    if isinstance(value, bytes):
+        return _ascii_escaped(value.decode("latin-1"))
+    if value is None or isinstance(value, (bool, int, float, complex)):
+        return str(value)
+    name = getattr(value, "__name__", None)
+    return name if isinstance(name, str) else None
+
+
+def _stdlib_value(qualified: str) -> tuple[bool, Any]:
+    """The value of a standard-library name (`signal.SIGINT`) from a module this process has
+    already imported (nothing is imported for it, and never a module of the target)."""
+    modname, _, attr = qualified.rpartition(".")
+    if modname.split(".")[0] not in sys.stdlib_module_names:
+        return False, None
+    loaded = sys.modules.get(modname)
+    if loaded is None or not hasattr(loaded, attr):
+        return False, None
+    return True, getattr(loaded, attr)
+
+
+_VALUE_ENUMS = ("enum.IntEnum", "enum.IntFlag", "enum.StrEnum")
+
+
+def _enum_member_id(cls: ast.ClassDef, member: str, owner: ModuleInfo) -> str | None:
+    """`str(Cls.MEMBER)` as Python 3.11+ prints it: the value for IntEnum / IntFlag / StrEnum,
+    `Cls.MEMBER` for other enums; None when `cls` is not an enum."""
+    bases = [(_qualify(b, owner) or "") for b in cls.bases]
+    if not any(b.startswith("enum.") for b in bases):
+        return None
+    if any(b in _VALUE_ENUMS for b in bases):
+        for stmt in cls.body:
+            if (
+                isinstance(stmt, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == member for t in stmt.targets)
+                and isinstance(stmt.value, ast.Constant)
+            ):
+                return str(stmt.value.value)
+        return None
+    return f"{cls.name}.{member}"
+
+
+def _idval(node: Any, argname: str, index: int, module: ModuleInfo, depth: int = 0) -> str:
     """pytest's automatic id for one parameter value (`_idval`), or `argname<index>`."""
+    fallback = f"{argname}{index}"
+    if depth > 4:
+        return fallback
     if isinstance(node, ast.Constant):
         value = node.value
-        if isinstance(value, str):
-            return _ascii_escaped(value)
-        if isinstance(value, bytes):
-            return _ascii_escaped(value.decode("latin-1")) if value.isascii() else str(value)
-        if value is None or isinstance(value, (bool, int, float, complex)):
-            return str(value)
+        if isinstance(value, (str, bytes)) and len(value) > 100:
+            strategy = module.__dict__.get("long_str", "short")
+            if strategy == "short":
+                return fallback
+            if strategy == "sha256":
+                data = value.encode("utf-8") if isinstance(value, str) else value
+                return hashlib.sha256(data).hexdigest()
+        found = _python_id(value)
+        return found if found is not None else fallback
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         try:
             return str(ast.literal_eval(node))
         except ValueError:
-            pass
+            return fallback
+    resolver = module.__dict__.get("resolver")
     if isinstance(node, ast.Name):
         if node.id in module.functions or node.id in module.classes:
             return node.id
         if node.id in module.constants:
-            target = module.constants[node.id]
-            if isinstance(target, (ast.Constant, ast.UnaryOp)):
-                return _idval(target, argname, index, module)
+            return _idval(module.constants[node.id], argname, index, module, depth + 1)
         qualified = module.imports.get(node.id)
-        if qualified and node.id[:1].isupper() is False and "." in qualified:
-            # an imported function (lower-case by convention): its __name__
-            return qualified.rsplit(".", 1)[1]
+        if qualified and "." in qualified:
+            modname, _, attr = qualified.rpartition(".")
+            other = resolver(modname) if resolver else None
+            if other is not None:
+                if attr in other.functions or attr in other.classes:
+                    return attr
+                if attr in other.constants:
+                    return _idval(other.constants[attr], argname, index, other, depth + 1)
+            known, value = _stdlib_value(qualified)
+            if known:
+                found = _python_id(value)
+                return found if found is not None else fallback
+            if not node.id[:1].isupper() and other is None:
+                return attr  # an imported function, by convention: its __name__
+        return fallback
     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
         owner = module.classes.get(node.value.id)
-        if owner is not None and any(
-            (_qualify(b, module) or "").startswith("enum.") for b in owner.bases
-        ):
-            return f"{node.value.id}.{node.attr}"
+        if owner is not None:
+            found = _enum_member_id(owner, node.attr, module)
+            return found if found is not None else fallback
+        qualified = _qualify(node, module) or ""
+        modname, _, cls_name = qualified.rpartition(".")[0].rpartition(".")
+        other = resolver(modname) if resolver and modname else None
+        if other is not None and cls_name in other.classes:
+            found = _enum_member_id(other.classes[cls_name], node.attr, other)
+            return found if found is not None else fallback
+        known, value = _stdlib_value(qualified)
+        if known:
+            found = _python_id(value)
+            return found if found is not None else fallback
+        return fallback
     if (
         isinstance(node, ast.Call)
         and (_qualify(node.func, module) or "") == "re.compile"
@@ -1178,7 +1265,7 @@ def _idval(node: Any, argname: str, index: int, module: ModuleInfo) -> str:
         and isinstance(node.args[0], ast.Constant)
     ):
         return _ascii_escaped(str(node.args[0].value))
-    return f"{argname}{index}"
+    return fallback
 
 
 def _id_from_ids(node: ast.expr) -> str | None:
@@ -1372,6 +1459,13 @@ def inventory(path: str | os.PathLike[str]) -> Inventory:
     items = collector.items
     if config.deselect:
         items = [i for i in items if not any(i.nodeid.startswith(d) for d in config.deselect)]
+    computed = [i for i in items if i.uncertain and "computed at run time" in i.uncertain]
+    if computed:
+        first = computed[0].uncertain.split(";")[0].split(": ")[0] if computed[0].uncertain else ""
+        collector.limits.append(
+            f"{len(computed)} tests are parametrized by values computed at run time (first at"
+            f" {first}): each counts as one case here; `--python` counts them with pytest"
+        )
     return Inventory(
         root=root,
         config=config,

@@ -65,6 +65,8 @@ class PytestConfig:
     ignore_glob: list[str] = field(default_factory=list)
     deselect: list[str] = field(default_factory=list)
     import_mode: str = "prepend"
+    # pytest 9.2+: ids for str/bytes values over 100 characters (short: argname+index)
+    long_str_strategy: str = "short"
     limits: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,6 +188,8 @@ def load_pytest_config(start: Path) -> PytestConfig:
     if "norecursedirs" in values:
         config.norecursedirs = _split(values["norecursedirs"])
     config.addopts = _split(values.get("addopts"))
+    if "parametrize_long_str_id_strategy" in values:
+        config.long_str_strategy = str(values["parametrize_long_str_id_strategy"]).strip()
     config.markers = [line.split(":", 1)[0].strip() for line in _lines(values.get("markers"))]
     config.markers = [m.split("(", 1)[0] for m in config.markers if m]
     _read_addopts(config)

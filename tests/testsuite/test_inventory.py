@@ -376,3 +376,50 @@ def test_same_basename_without_packages_is_a_collection_error(tmp_path):
     assert [(p, r.split(":")[0]) for p, r in found.errors] == [
         ("b/test_same.py", "import file mismatch")
     ]
+
+
+@pytest.mark.parametrize("strategy", [None, "sha256", "legacy"])
+def test_ids_of_imported_enums_constants_and_long_strings(tmp_path, strategy):
+    """Seen in this project's own suite: constants and IntEnum members imported from another
+    module, `signal.SIGINT`, code snippets longer than 100 characters."""
+    ini = "[pytest]\n" + (f"parametrize_long_str_id_strategy = {strategy}\n" if strategy else "")
+    long = "x = 1\\n" * 30
+    root = write(
+        tmp_path,
+        {
+            "pytest.ini": ini,
+            "helpers.py": """
+                import enum
+
+                STRONG, WEAK = 2, 1
+
+
+                class Level(enum.IntEnum):
+                    LOW = 1
+
+
+                class Colour(enum.Enum):
+                    RED = "r"
+
+
+                def check():
+                    pass
+            """,
+            "test_ids.py": f"""
+                import signal
+
+                import pytest
+
+                from helpers import STRONG, WEAK, Colour, Level, check
+
+
+                @pytest.mark.parametrize("v", [STRONG, WEAK, Level.LOW, Colour.RED, check,
+                                               signal.SIGINT, "{long}", "short"])
+                def test_v(v):
+                    pass
+            """,
+        },
+    )
+    ours, theirs = static(root), collected(root)
+    assert ours == theirs, (sorted(ours - theirs), sorted(theirs - ours))
+    assert "test_ids.py::test_v[2_0]" in theirs and "test_ids.py::test_v[Colour.RED]" in theirs
