@@ -196,16 +196,12 @@ def audit_section(result: Any, baseline_path: Path | None) -> GateSection:
         summary = f"{len(failing)} findings (no baseline: every finding counts)"
         data["failing"] = len(failing)
     else:
-        try:
-            baseline_module = importlib.import_module(f"{__package__}.baseline")
-        except ImportError as exc:
-            return GateSection(
-                "audit", "audit", "error", f"the baseline library is not available ({exc})"
-            )
+        from . import baseline as baseline_module
+
         try:
             baseline = baseline_module.load_baseline(baseline_path)
-        except (OSError, ValueError) as exc:
-            raise GateError(f"--baseline {baseline_path}: {exc}") from None
+        except baseline_module.BaselineError as exc:  # names the file and what is wrong
+            raise GateError(str(exc)) from None
         diff = baseline_module.compare(result, baseline)
         new = _failing(diff.new, sql=False)
         problems = [f"new: {_finding_line(f)}" for f in new] + problems

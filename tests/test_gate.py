@@ -161,6 +161,15 @@ def test_cli_exit_codes_json_and_job_summary(tmp_path):
     assert missing.returncode == 2
     assert "--ledger" in missing.stderr and "no such file" in missing.stderr
 
+    bad = tmp_path / "baseline.json"
+    bad.write_text('{"schema": "something else"}')
+    wrong = subprocess.run(
+        [*GC, "gate", str(project), "--baseline", str(bad)],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
+    )  # fmt: skip
+    assert wrong.returncode == 2
+    assert "not a gathering-consolidate baseline" in wrong.stderr
+
 
 # -- the documented GitHub Actions job -----------------------------------------------------------
 def _workflow() -> dict:
