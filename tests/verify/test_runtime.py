@@ -323,3 +323,27 @@ def test_init_profile_drafts_a_loadable_profile_from_the_running_app(pg_admin_ur
     assert profile.get("auth", "register")["path"] == "/auth/register"
     assert profile.get("auth", "login")["form"] == {"username": "{email}", "password": "{password}"}
     assert profile.get("auth", "contract") == load_profile("gathering_app").get("auth", "contract")
+
+
+@pytest.mark.skipif(
+    not (os.environ.get("GC_TEST_TEMPLATE_BACKEND") and os.environ.get("GC_TEST_TEMPLATE_PYTHON")),
+    reason="GC_TEST_TEMPLATE_BACKEND / GC_TEST_TEMPLATE_PYTHON name no prepared template "
+    "(see rules/targets/full_stack_fastapi_template.toml)",
+)
+def test_full_stack_template_in_its_own_environment(pg_admin_url):
+    """An app nobody here wrote, with its dependencies in its own virtualenv (--python): its
+    users live in PostgreSQL, so the auth contract holds across a restart; the other checks
+    pass or are not applicable with the profile's reason, except the rate limit it lacks."""
+    from gathering_consolidate.verify import verify
+
+    result = verify(
+        Path(os.environ["GC_TEST_TEMPLATE_BACKEND"]), app=None,
+        profile="full_stack_fastapi_template", database_url=pg_admin_url,
+        python=os.environ["GC_TEST_TEMPLATE_PYTHON"], checks=None,
+    )  # fmt: skip
+    statuses = {c.name: c.status for c in result.checks}
+    assert statuses == {
+        "auth-contract": "pass", "event-loop": "pass", "injection": "pass",
+        "pipelines": "not-applicable", "schedules": "not-applicable",
+        "rate-limit": "fail", "startup-guard": "pass",
+    }, {c.name: c.summary for c in result.checks}  # fmt: skip
