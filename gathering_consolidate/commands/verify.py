@@ -112,14 +112,14 @@ def verify(
     if output_format == "json":
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
-        render(result, Console(highlight=False, soft_wrap=True))
+        render(result, Console(highlight=False, soft_wrap=True), dropped=not disposable)
     raise typer.Exit(0 if result.passed else 1)
 
 
 _STYLE = {"pass": "green", "fail": "bold red", "error": "bold magenta", "not-applicable": "yellow"}
 
 
-def render(result, console) -> None:
+def render(result, console, *, dropped: bool = True) -> None:
     """A summary table, then each check's evidence (failures first within a check)."""
     from rich.markup import escape
     from rich.table import Table
@@ -136,7 +136,7 @@ def render(result, console) -> None:
             f"{check.duration_s:.1f}s",
         )  # fmt: skip
     console.print(f"app {escape(result.app)}, profile {escape(result.profile)}")
-    console.print(f"database {escape(result.database)} (dropped)")
+    console.print(f"database {escape(result.database)}{' (dropped)' if dropped else ' (kept)'}")
     console.print(table)
     for check in result.checks:
         if not check.evidence and not check.metrics:
