@@ -5,6 +5,7 @@ attachment as it is). It reads the run result through the same functions as the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
@@ -63,6 +64,14 @@ pre.commands { background: var(--soft); border: 1px solid var(--line); border-ra
 @media (max-width: 900px) { .twocol { grid-template-columns: 1fr; } }
 ul.evidence { margin: 4px 0 8px; padding-left: 20px; }
 """
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def _inline(text: str) -> str:
+    """Text as HTML, its `code spans` (as the tool's messages write them) as <code>."""
+    return _CODE_SPAN.sub(lambda m: f"<code>{m.group(1)}</code>", escape(text))
 
 
 def _badge(status: str, text: str | None = None) -> str:
@@ -306,7 +315,7 @@ def _stages(document: Mapping[str, Any]) -> str:
             escape(s["title"]),
             _badge(s["status"]),
             f"{s['duration_s']:.1f} s",
-            escape(s["summary"]),
+            _inline(s["summary"]),
         )
         for s in document["stages"]
     ]
@@ -424,7 +433,7 @@ def _tests(document: Mapping[str, Any]) -> str:
     for key, title in (("skips", "Skipped tests"), ("xfails", "Expected failures")):
         entries = data.get(key) or []
         if entries:
-            items = "".join(f"<li>{escape(view.entry_text(e))}</li>" for e in entries)
+            items = "".join(f"<li>{_inline(view.entry_text(e))}</li>" for e in entries)
             out += f"<h3>{escape(title)} ({len(entries)})</h3><ul>{items}</ul>"
     tagging = (view.stage_data(document, "tests") or {}).get("tagging")
     if tagging and tagging.get("diff"):
@@ -481,7 +490,7 @@ def _schema(document: Mapping[str, Any]) -> str:
 
 
 def _check_block(side: str, check: Mapping[str, Any]) -> str:
-    evidence = "".join(f"<li>{escape(str(line))}</li>" for line in check.get("evidence", []))
+    evidence = "".join(f"<li>{_inline(str(line))}</li>" for line in check.get("evidence", []))
     metrics = check.get("metrics") or {}
     metrics_html = (
         '<p class="muted">'
@@ -492,7 +501,7 @@ def _check_block(side: str, check: Mapping[str, Any]) -> str:
     )
     return (
         f"<p><strong>{escape(side)}</strong> {_badge(check['status'])}"
-        f' {escape(check["summary"])} <span class="muted">({check["duration_s"]:.1f} s)</span></p>'
+        f' {_inline(check["summary"])} <span class="muted">({check["duration_s"]:.1f} s)</span></p>'
         f'<ul class="evidence">{evidence or "<li>(no evidence)</li>"}</ul>{metrics_html}'
     )
 
@@ -513,7 +522,7 @@ def _verify(document: Mapping[str, Any]) -> str:
             escape(name),
             _badge(before["status"]) if before else "-",
             _badge(after["status"]) if after else "-",
-            escape((after or before)["summary"]),
+            _inline((after or before)["summary"]),
         )
         for cid, name, before, after in checks
     ]
@@ -571,7 +580,7 @@ def _left(document: Mapping[str, Any]) -> str:
             (
                 f"<code>{escape(view.location(i))}</code>",
                 f"<code>{escape(i['rule'])}</code>",
-                escape(i["message"]),
+                _inline(i["message"]),
             )
             for i in items
         ]
@@ -591,7 +600,7 @@ def _left(document: Mapping[str, Any]) -> str:
         out += "<h3>What the codemods refused, and why</h3>"
         for codemod_id, category, entries in rows:
             body = "".join(
-                f"<li><code>{escape(view.location(e))}</code>: {escape(e['reason'])}</li>"
+                f"<li><code>{escape(view.location(e))}</code>: {_inline(e['reason'])}</li>"
                 for e in entries
             )
             out += _details(f"{codemod_id}: {category} ({len(entries)})", f"<ul>{body}</ul>")
