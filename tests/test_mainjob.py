@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -253,6 +254,7 @@ def test_cli_run_renders_progress_and_exit_code(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "[1/8] Copy the project" in proc.stderr
     assert "report:" in proc.stderr and "report.html" in proc.stderr
+    assert re.search(r"^findings \d+ -> \d+$", proc.stderr, re.M), proc.stderr
     assert (tmp_path / "out" / "report.md").is_file()
     bad = subprocess.run(
         [sys.executable, "-m", "gathering_consolidate.cli", "run", str(project), "--app", "nocolon"],

@@ -136,14 +136,23 @@ def run(
         raise _fail(str(exc)) from None
     except OSError as exc:
         raise _fail(f"cannot write the report: {exc}") from None
-    failed = [s for s in result.stages if s.status in ("failed", "error")]
+    from ..report import markdown as view
+
+    document = result.to_dict()
+    before, after = view.totals(document)
+    headline = f"findings {view.fmt_count(before)} -> {view.fmt_count(after)}"
+    checks = [a for _, _, _, a in view.verify_checks(document) if a is not None]
+    if checks:
+        passed = sum(1 for c in checks if c["status"] == "pass")
+        headline += f"; verify (after): {passed} of {len(checks)} checks pass"
     err.print("")
+    err.print(escape(headline))
     err.print(f"report:  {escape(str(outputs.report_md))}")
     err.print(f"         {escape(str(outputs.report_html))}")
     err.print(f"result:  {escape(str(outputs.result_json))}")
-    if failed:
-        names = ", ".join(f"{s.id} ({s.status})" for s in failed)
-        err.print(f"[red]stages not passed:[/] {escape(names)}")
+    not_passed = view.not_passed(document)
+    if not_passed:
+        err.print(f"[red]not passed:[/] {escape(', '.join(not_passed))}")
     raise typer.Exit(result.exit_code)
 
 
