@@ -12,7 +12,17 @@ import tomlkit
 import tomlkit.exceptions
 
 from ..model import Applicability
-from .base import Changed, Codemod, CodemodProject, Failed, Outcome, Refused, Unchanged
+from .base import (
+    Changed,
+    Codemod,
+    CodemodProject,
+    Failed,
+    Keeps,
+    Outcome,
+    Refused,
+    Rewrite,
+    Unchanged,
+)
 
 DESCRIPTIONS = {
     "stub": "pins stub or fake behaviour; breaks when the real implementation lands"
@@ -28,6 +38,31 @@ _KNOWN_MARKS = frozenset(
      "order", "dependency", "xdist_group", "httpx_mock", "respx", "celery", "no_cover",
      "tryfirst", "trylast", "allow_hosts", "enable_socket", "disable_socket", "hypothesis"}
 )  # fmt: skip
+
+
+_CASE_PYPROJECT = """\
+[project]
+name = "demo"
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+"""
+_CASE_PYPROJECT_REGISTERED = """\
+[project]
+name = "demo"
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+markers = ["unit: pure logic, no I/O"]
+addopts = "--strict-markers"
+"""
+_CASE_STORE = """\
+_users_store: dict[str, dict] = {}
+
+
+def save_user(email, user):
+    _users_store[email] = user
+"""
 
 
 class TagTests(Codemod):
@@ -52,6 +87,89 @@ class TagTests(Codemod):
     description = "Mark each test stub/contract/integration/unit and register the markers."
     applicability = Applicability.SAFE
     fixes = ()
+    # The cases run on a project written to disk: the inventory reads the suite as pytest does.
+    CASES = [
+        Rewrite(
+            path="tests/test_math.py",
+            files={"pyproject.toml": _CASE_PYPROJECT},
+            before="""
+                def add(a, b):
+                    return a + b
+
+
+                def test_add():
+                    # pure logic
+                    assert add(1, 2) == 3
+            """,
+            after="""
+                import pytest
+
+                pytestmark = pytest.mark.unit
+
+
+                def add(a, b):
+                    return a + b
+
+
+                def test_add():
+                    # pure logic
+                    assert add(1, 2) == 3
+            """,
+        ),
+        Rewrite(
+            path="tests/test_store.py",
+            files={
+                "pyproject.toml": _CASE_PYPROJECT,
+                "app/__init__.py": "",
+                "app/store.py": _CASE_STORE,
+            },
+            before="""
+                import pytest
+
+                from app import store
+
+
+                def test_save_user(monkeypatch):
+                    monkeypatch.setattr(store, "_users_store", {})
+                    store.save_user("a@example.com", {"id": "1"})
+                    assert store._users_store["a@example.com"]["id"] == "1"
+
+
+                @pytest.mark.unit  # already tagged: kept, not duplicated
+                def test_email_is_lowered():
+                    assert "A@X".lower() == "a@x"
+            """,
+            after="""
+                import pytest
+
+                from app import store
+
+
+                @pytest.mark.stub
+                def test_save_user(monkeypatch):
+                    monkeypatch.setattr(store, "_users_store", {})
+                    store.save_user("a@example.com", {"id": "1"})
+                    assert store._users_store["a@example.com"]["id"] == "1"
+
+
+                @pytest.mark.unit  # already tagged: kept, not duplicated
+                def test_email_is_lowered():
+                    assert "A@X".lower() == "a@x"
+            """,
+        ),
+        Keeps(
+            path="tests/test_math.py",
+            files={"pyproject.toml": _CASE_PYPROJECT_REGISTERED},
+            code="""
+                import pytest
+
+
+                @pytest.mark.unit
+                def test_add():
+                    assert 1 + 2 == 3
+            """,
+        ),
+    ]
 
     def run(self, project: CodemodProject) -> Iterator[Outcome]:
         from ..testsuite.classify import classify
@@ -274,6 +392,19 @@ def _module_mark(module: cst.Module, prefix: str, tag: str) -> cst.Module:
     line = cst.parse_statement(f"pytestmark = {prefix}.{tag}\n")
     line = line.with_changes(leading_lines=[cst.EmptyLine()])
     body.insert(index, line)
+    if index + 1 < len(body):  # PEP 8 spacing before what follows: two lines before a def
+        following = body[index + 1]
+        wanted = 2 if isinstance(following, (cst.FunctionDef, cst.ClassDef)) else 1
+        blank = 0
+        for leading in following.leading_lines:
+            if leading.comment is not None:
+                break
+            blank += 1
+        if blank < wanted:
+            padding = [cst.EmptyLine()] * (wanted - blank)
+            body[index + 1] = following.with_changes(
+                leading_lines=[*padding, *following.leading_lines]
+            )
     return module.with_changes(body=body)
 
 

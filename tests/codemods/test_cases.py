@@ -4,6 +4,7 @@ nothing (idempotence), comments survive; `Keeps` stays byte-identical; `Refuses`
 from __future__ import annotations
 
 import io
+import tempfile
 import tokenize
 from pathlib import Path
 
@@ -23,13 +24,20 @@ def _cases():
             yield pytest.param(codemod, case, id=f"{codemod.id}-{type(case).__name__.lower()}-{i}")
 
 
-def _project(files: dict[str, str]) -> CodemodProject:
+def _project(files: dict[str, str], root: Path) -> CodemodProject:
+    """The case's files, in memory and also on disk under `root` (codemods that read the tree
+    as a tool does, such as tag-tests' inventory, see the same files)."""
+    for path, text in files.items():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
     config = load_config(REPO / "tests")
-    return CodemodProject(root=Path("/nonexistent"), config=config, files=dict(files))
+    return CodemodProject(root=root, config=config, files=dict(files))
 
 
 def _run(codemod_cls, files, options):
-    plan = run_codemod(codemod_cls(options), _project(files))
+    with tempfile.TemporaryDirectory(prefix="gc-case-") as tmp:
+        plan = run_codemod(codemod_cls(options), _project(files, Path(tmp)))
     assert not plan.failures, plan.failures
     return plan
 

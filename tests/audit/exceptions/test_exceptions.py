@@ -967,3 +967,32 @@ def test_tier_one_from_the_function_name_and_from_vector_store_writes():
     assert tiers == {"verify_access_key": 1, "add": 1, "fetch_model_tokens": 2}, reasons
     assert "apikey" in reasons["verify_access_key"] or "accesskey" in reasons["verify_access_key"]
     assert "upsert" in reasons["add"]
+
+
+def test_calls_that_need_a_running_loop_or_data_raise_what_they_raise():
+    """`asyncio.create_task` outside a running loop raises RuntimeError, `min([])` ValueError:
+    a narrowed handler keeps them (the before app's event bus emit was narrowed to
+    StopIteration alone, and a sync caller then crashed on RuntimeError)."""
+    finding = only(
+        {
+            "svc/bus.py": """\
+                import asyncio
+                import logging
+
+                log = logging.getLogger(__name__)
+
+
+                async def work():
+                    return 1
+
+
+                def publish(values):
+                    try:
+                        asyncio.create_task(work())
+                        return min(values)
+                    except Exception:
+                        log.warning("publish failed")
+            """
+        }
+    )
+    assert set(dict(finding.evidence)["narrow_to"]) == {"RuntimeError", "ValueError"}
