@@ -402,15 +402,15 @@ def main(argv: list[str] | None = None) -> int:
         results = [(t, *check(t, selected, scratch)) for t in targets]
     kept = True
     print()
-    print(f"{'target':8} {'codemod':22} {'files':>6}  {'before':28} {'after':28} verdict")
+    print(f"{'target':8} {'codemod':22} {'files':>6}  {'before':32} {'after':32} verdict")
     for target, baseline, rows in results:
         for row in rows:
             outcome = verdict(baseline, row.suite)
             kept = kept and outcome == "baseline kept"
             changed = row.changed if isinstance(row.changed, int) else "-"
             print(
-                f"{target.name:8} {row.codemod:22} {changed!s:>6}  {baseline.short():28}"
-                f" {row.suite.short():28} {outcome}"
+                f"{target.name:8} {row.codemod:22} {changed!s:>6}  {baseline.short():32}"
+                f" {row.suite.short():32} {outcome}"
             )
             if row.codemod.startswith("all"):
                 print(f"{'':8} {'':22} {'':>6}  (in order: {row.changed})")

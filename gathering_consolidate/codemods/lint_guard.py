@@ -29,7 +29,6 @@ from .base import (
     Keeps,
     Outcome,
     Refused,
-    Refuses,
     Rewrite,
     Unchanged,
 )
@@ -81,8 +80,8 @@ class LintGuard(Codemod):
     Handlers in the current phase that are neither fixed nor acknowledged are not covered; they
     are listed (as refusals) because ruff will now report them. A line where ruff could not read
     a marker (one already carrying another `# noqa`, or ending in a backslash) is refused too.
-    Safe: it adds configuration and comments only. It refuses when the project has no
-    pyproject.toml or ruff config.
+    Safe: it adds configuration and comments only. A project with no ruff configuration gets a
+    `ruff.toml` (ruff's defaults plus the guard).
     """
 
     id = "lint-guard"
@@ -135,18 +134,27 @@ class LintGuard(Codemod):
                 "pyproject.toml": '[project]\nname = "app"\n\n[tool.ruff.lint]\nselect = ["BLE", "S"]\n'
             },
         ),
-        Refuses("x = 1\n", reason="no pyproject.toml", path="app/module.py"),
+        # A project with no ruff configuration gets one (`ruff.toml`), and the markers.
+        Rewrite(
+            before="""
+            try:
+                import ujson as json
+            except:  # optional speed-up
+                import json
+            """,
+            after="""
+            try:
+                import ujson as json
+            except:  # optional speed-up  # noqa: E722 -- lint-guard debt (tier 3)
+                import json
+            """,
+        ),
     ]
 
     def run(self, project: CodemodProject) -> Iterator[Outcome]:
-        found = _read_config(project)
-        if found is None:
-            yield Refused(
-                "pyproject.toml",
-                "no pyproject.toml or ruff.toml at the project root: nowhere to add the guard",
-            )
-            return
-        relpath, before = found
+        # No ruff configuration at all: a new `ruff.toml` holds the guard (ruff's defaults
+        # plus the four codes).
+        relpath, before = _read_config(project) or ("ruff.toml", "")
         try:
             document = tomlkit.parse(before)
         except tomlkit.exceptions.TOMLKitError as exc:

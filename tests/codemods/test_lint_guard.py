@@ -217,9 +217,17 @@ def test_noqa_and_excluded_files_need_no_marker():
     assert [c.path for c in guard(files).changes] == ["pyproject.toml"]
 
 
-def test_refuses_without_a_config():
+def test_a_project_without_a_config_gets_a_ruff_toml():
     result = guard({"app/a.py": SWALLOW})
-    assert "no pyproject.toml" in refusals(result)[0][1]
+    created = changed(result, "ruff.toml")
+    assert created.before is None
+    assert tomlkit.parse(created.after)["lint"]["extend-select"] == [
+        "BLE001",
+        "E722",
+        "S110",
+        "S112",
+    ]
+    assert "# noqa: BLE001, S110 -- lint-guard debt" in changed(result, "app/a.py").after
 
 
 def _ruff(root: Path, *args: str) -> subprocess.CompletedProcess:
