@@ -615,9 +615,43 @@ class _IsolateCommand(cst.CSTTransformer):
         if len(found) != 1:
             raise _Refusal("the try body is not one gather of handler calls")
         inner = found[0]
-        wrapped = cst.parse_expression(self._wrapped(handler, inner, False))
-        new = statement.visit(_Replace(inner, wrapped))
+        text = self._wrapped(handler, inner, False)
+        new = statement.visit(_Replace(inner, cst.parse_expression(text)))
+        if multiline:
+            laid_out = self._gather_lines(statement, text)
+            if laid_out is not None:
+                return laid_out
         return cst.Module([]).code_for_node(new).strip() + "\n"
+
+    def _gather_lines(self, statement: cst.BaseStatement, wrapped: str) -> str | None:
+        """`[x = ][await ]gather(*(wrapped for h in hs), kw=...)` laid out one part per line
+        (as a formatter would), or None for another shape."""
+        if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+            return None
+        small = statement.body[0]
+        lhs = ""
+        if isinstance(small, cst.Assign) and len(small.targets) == 1:
+            lhs = f"{self._code(small.targets[0].target)} = "
+            value = small.value
+        elif isinstance(small, cst.Expr):
+            value = small.value
+        else:
+            return None
+        prefix = "await " if isinstance(value, cst.Await) else ""
+        call = value.expression if isinstance(value, cst.Await) else value
+        if not isinstance(call, cst.Call) or _gathered_call(call) is None:
+            return None
+        comp = call.args[0].value
+        assert isinstance(comp, (cst.GeneratorExp, cst.ListComp))
+        opening, closing = ("(", ")") if isinstance(comp, cst.GeneratorExp) else ("[", "]")
+        rest = "".join(f"    {self._code(a).rstrip(',').strip()},\n" for a in call.args[1:])
+        comment = ""
+        if statement.trailing_whitespace.comment is not None:
+            comment = f"  {statement.trailing_whitespace.comment.value}"
+        return (
+            f"{lhs}{prefix}{self._code(call.func)}({comment}\n    *{opening}\n        {wrapped}\n"
+            f"        {self._code(comp.for_in)}\n    {closing},\n{rest})\n"
+        )
 
     def _log_arguments(self, handler: cst.ExceptHandler) -> list[str]:
         """`logger=..., message=..., args=(...)` from the handler's single logging call."""

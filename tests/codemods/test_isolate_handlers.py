@@ -251,7 +251,11 @@ def test_every_idiom_is_recognised_and_bare_loops_need_the_option():
     assert "except Exception" not in after
     assert "        result = safe_handler(\n            handler," in after
     assert "        if asyncio.iscoroutine(result):\n            await result\n" in after
-    assert 'safe_handler(h, logger=logger, message="broadcast failed")(event) for h in' in after
+    assert (
+        "        await asyncio.gather(\n            *(\n"
+        '                safe_handler(h, logger=logger, message="broadcast failed")(event)\n'
+        "                for h in self._subscribers[event.type]\n            ),\n        )\n"
+    ) in after  # laid out as a formatter would, within the line length
     assert "gather(*(safe_handler(h)(event) for h in handlers), return_exceptions=True)" in after
     assert "asyncio.create_task(safe_handler(sub.callback)(event))" in after
     assert "self._loop.call_soon(safe_handler(sub.on_sync), event)" in after
