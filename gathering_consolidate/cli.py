@@ -19,6 +19,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from .commands.support import EXIT_ERROR
+from .commands.support import fail as _fail
+from .commands.support import sigterm_exits as _sigterm_exits
 from .config import ConfigError
 from .version import __version__
 
@@ -30,8 +33,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-
-EXIT_ERROR = 2
 
 
 class Format(enum.StrEnum):
@@ -53,15 +54,6 @@ def _main(
     ] = False,
 ) -> None:
     """Audit, migrate and verify FastAPI + PostgreSQL multi-agent codebases."""
-
-
-def _fail(message: str) -> typer.Exit:
-    # The message is user text (paths, config keys such as `[tool.gathering-consolidate]`), not
-    # markup; soft wrap keeps long paths whole.
-    Console(stderr=True, highlight=False, soft_wrap=True).print(
-        f"[bold red]error:[/] {escape(message)}"
-    )
-    return typer.Exit(EXIT_ERROR)
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -417,26 +409,6 @@ def _write_step_summary(result, diff) -> None:
             fh.write(github_report.summary_markdown(result, diff=diff))
     except OSError as exc:
         raise _fail(f"cannot write the job summary {target}: {exc.strerror or exc}") from None
-
-
-@contextlib.contextmanager
-def _sigterm_exits():
-    """SIGTERM unwinds like Ctrl-C (exit 143) instead of killing this process outright, so the
-    scanner's workers are stopped rather than orphaned."""
-    import signal
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminated(signum, frame):
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_audit_with_progress(run_audit, path, config, no_cache, jobs, show_progress, console):

@@ -160,11 +160,19 @@ class StageResult:
     data: dict[str, Any] = field(default_factory=dict)
     detail: str = ""  # the traceback tail of an internal error
 
+    @property
+    def fails_run(self) -> bool:
+        """An error, or a failure other than the expected ones (`EXPECTED_FAILURES`)."""
+        return self.status == "error" or (
+            self.status == "failed" and self.id not in EXPECTED_FAILURES
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "title": self.title,
             "status": self.status,
+            "fails_run": self.fails_run,
             "summary": self.summary,
             "duration_s": round(self.duration_s, 3),
             "data": self.data,
@@ -192,10 +200,7 @@ class RunResult:
         which). Findings left after the migration do not fail the run (they are the report's
         "left for people"), nor do failed checks of the "before" verify (they show what the
         migration is for)."""
-        for s in self.stages:
-            if s.status == "error" or (s.status == "failed" and s.id not in EXPECTED_FAILURES):
-                return 1
-        return 0
+        return 1 if any(s.fails_run for s in self.stages) else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -30,7 +30,7 @@ _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 
 def _fail(message: str) -> typer.Exit:
-    from ..cli import _fail as fail
+    from .support import fail
 
     return fail(message)
 

@@ -86,7 +86,7 @@ def run(
     from rich.markup import escape
 
     from .. import mainjob
-    from ..cli import _fail
+    from .support import fail as _fail
 
     if app_ref is not None and (":" not in app_ref or app_ref.startswith(":")):
         raise _fail(f"--app {app_ref}: expected MODULE:ATTR (e.g. gathering.api.main:app)")
@@ -200,8 +200,8 @@ def gate(
     from rich.markup import escape
 
     from .. import gate as gate_module
-    from ..cli import _fail
     from ..config import ConfigError
+    from .support import fail as _fail
 
     if output_format not in ("text", "json"):
         raise _fail(f"--format {output_format}: expected text or json")

@@ -71,9 +71,9 @@ def verify(
     from rich.console import Console
     from rich.markup import escape
 
-    from ..cli import _sigterm_exits
     from ..verify.engine import VerifyError, draft_profile
     from ..verify.engine import verify as run_verify
+    from .support import sigterm_exits as _sigterm_exits
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
 
