@@ -13,9 +13,11 @@ traced to one or more `Origin`s, from the safest to the worst:
 | `parameter`    | a parameter of a plain function whose callers are not in the module            |
 | `request`      | FastAPI path/query/body data, or keys of a model that allows extra keys        |
 
-Two kinds are resolved later, once every file's classes are known (`resolve`): `model_keys` (keys
-of a model's dump: `model_fields` or `request` depending on its `extra` setting) and `annotated`
-(a route parameter typed with a class: an Enum is `allowlisted`, anything else `request`).
+Three kinds are resolved later, once every file's classes are known (`resolve`): `model_keys` (keys
+of a model's dump: `model_fields` or `request` depending on its `extra` setting), `annotated`
+(a route parameter typed with a class: an Enum is `allowlisted`, anything else `request`) and
+`imported` (a name imported from another module, or `module.NAME`: `constant` when that module
+binds it once to a string literal, re-exports followed, else `unknown`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ PARAMETER = "parameter"
 REQUEST = "request"
 MODEL_KEYS = "model_keys"  # deferred
 ANNOTATED = "annotated"  # deferred
+IMPORTED = "imported"  # deferred: a name imported from a project module (`ref`)
 
 RANK = {
     CONSTANT: 0,
@@ -84,9 +87,23 @@ class ClassIndex:
     """Every collected class, with re-exports (`from .agents import AgentUpdate` in a package
     `__init__`) followed."""
 
-    def __init__(self, classes: Iterable[ClassFact], aliases: Mapping[str, str]):
+    def __init__(
+        self,
+        classes: Iterable[ClassFact],
+        aliases: Mapping[str, str],
+        constants: Iterable[str] = (),
+    ):
         self.classes = {c.qualname: c for c in classes}
         self.aliases = dict(aliases)
+        self.constants = frozenset(constants)  # `module.NAME` bound once to a string literal
+
+    def is_constant(self, name: str) -> bool:
+        """`name` (qualified) is a module string constant, through re-exports."""
+        seen: set[str] = set()
+        while name not in self.constants and name in self.aliases and name not in seen:
+            seen.add(name)
+            name = self.aliases[name]
+        return name in self.constants
 
     def find(self, name: str) -> ClassFact | None:
         seen: set[str] = set()
@@ -160,6 +177,10 @@ def resolve(origin: Origin, classes: ClassIndex) -> Origin:
                 f"{origin.detail}: {short} allows extra keys, so the client chooses them",
             )
         return Origin(UNKNOWN, f"{origin.detail}: {short} is not a known pydantic model")
+    if origin.kind == IMPORTED:
+        if classes.is_constant(origin.ref):
+            return Origin(CONSTANT, f"module constant {origin.ref}")
+        return Origin(UNKNOWN, origin.detail)
     if origin.kind == ANNOTATED:
         if classes.is_enum(origin.ref):
             return Origin(ALLOWLISTED, f"{origin.detail} (an Enum, validated by FastAPI)")

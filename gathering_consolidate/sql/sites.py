@@ -31,6 +31,7 @@ from .origins import (
     ALLOWLISTED,
     ANNOTATED,
     CONSTANT,
+    IMPORTED,
     MODEL_KEYS,
     PARAMETER,
     REQUEST,
@@ -99,6 +100,7 @@ class FileFacts:
     passthroughs: tuple[Passthrough, ...] = ()
     classes: tuple[ClassFact, ...] = ()
     aliases: tuple[tuple[str, str], ...] = ()
+    constants: tuple[str, ...] = ()  # `module.NAME` bound once, at module level, to a str literal
 
 
 def site_fingerprint(path: str, symbol: str, shape: str) -> str:
@@ -1345,6 +1347,9 @@ class FileAnalysis:
             for value in values:
                 out += self.origins(value, None, Env(), caller_depth, depth)
             return out
+        target = self.qualified_name(expr)
+        if target and target != name and "." in target:
+            return (Origin(IMPORTED, f"`{name}`", target),)
         return (Origin(UNKNOWN, f"`{name}`"),)
 
     def _def_origins(
@@ -1478,6 +1483,9 @@ class FileAnalysis:
             if (
                 scope is None or (base.id not in scope.params and base.id not in scope.assigns)
             ) and (base.id not in env.names and base.id not in self.module_values):
+                target = self.qualified_name(expr)  # `cols.COLUMNS`: a module's constant?
+                if target and target != _unparse(expr) and "." in target:
+                    return (Origin(IMPORTED, f"`{_unparse(expr)}`", target),)
                 return (Origin(UNKNOWN, f"`{_unparse(expr)}`"),)
         inner = self.origins(base, scope, env, caller_depth, depth)
         out: list[Origin] = []
@@ -1738,6 +1746,7 @@ class FileAnalysis:
     def collect(self) -> FileFacts:
         classes = collect_classes(self.tree, self.module, self.qualified_name)
         aliases = import_aliases(self.tree, self.module, self.qualified_name)
+        constants = module_string_constants(self.tree, self.module)
         if not file_may_have_sql(self.source):
             # No SQL text here, but maybe a wrapper (`def run(self, sql): cur.execute(sql)`)
             # that other files call with SQL: look only at execute-like calls of a name.
@@ -1745,7 +1754,7 @@ class FileAnalysis:
             if calls is None:
                 calls = [n for n in ast.walk(self.tree) if isinstance(n, ast.Call)]
             if not any(_may_pass_through(c) for c in calls):
-                return FileFacts(classes=tuple(classes), aliases=aliases)
+                return FileFacts(classes=tuple(classes), aliases=aliases, constants=constants)
             self.index()
             passthroughs = [
                 self._passthrough(call, scope, scope.params[call.args[0].id])  # type: ignore[attr-defined]
@@ -1755,7 +1764,7 @@ class FileAnalysis:
                 and call.args[0].id in scope.params  # type: ignore[attr-defined]
                 and call.args[0].id not in scope.assigns  # type: ignore[attr-defined]
             ]
-            return FileFacts((), tuple(passthroughs), tuple(classes), aliases)
+            return FileFacts((), tuple(passthroughs), tuple(classes), aliases, constants)
         self.index()
         candidates: list[Candidate] = []
         passthroughs: list[Passthrough] = []
@@ -1774,7 +1783,7 @@ class FileAnalysis:
                 candidate = self._candidate(call, scope, position, arg)
                 if candidate is not None:
                     candidates.append(candidate)
-        return FileFacts(tuple(candidates), tuple(passthroughs), tuple(classes), aliases)
+        return FileFacts(tuple(candidates), tuple(passthroughs), tuple(classes), aliases, constants)
 
     def _call_names(self, call: ast.Call) -> tuple[str, str, bool]:
         func = call.func
@@ -2047,6 +2056,31 @@ def _is_route(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         ):
             return True
     return False
+
+
+def module_string_constants(tree: ast.Module, module: str) -> tuple[str, ...]:
+    """`module.NAME` for each name bound exactly once at module level, to a string literal."""
+    bound: dict[str, int] = {}
+    literal: set[str] = set()
+    for node in tree.body:
+        targets: list[ast.expr] = []
+        value: ast.AST | None = None
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        elif isinstance(node, (ast.AugAssign, ast.For, ast.With, ast.If, ast.Try)):
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    bound[sub.id] = bound.get(sub.id, 0) + 2
+            continue
+        for target in targets:
+            for sub in ast.walk(target):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    bound[sub.id] = bound.get(sub.id, 0) + 1
+            if isinstance(target, ast.Name) and _is_str_constant(value):
+                literal.add(target.id)
+    return tuple(sorted(f"{module}.{n}" for n in literal if bound.get(n) == 1))
 
 
 def import_aliases(

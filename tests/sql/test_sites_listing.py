@@ -222,3 +222,39 @@ def test_sites_built_by_str_of_a_class_and_set_statements_are_listed(tmp_path: P
         ("listener", "DROP", "needs-review"),
         ("use_schema", "SET", "safe"),
     }
+
+
+def test_a_string_constant_imported_from_another_module_is_constant(tmp_path: Path) -> None:
+    """`from app.cols import COLS` (or `cols.COLS`, or through a package re-export) is the
+    module constant it names: safe. A name bound twice there, or not to a literal, stays unknown."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\n')
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "__init__.py").write_text("from .cols import COLS as EXPORTED\n")
+    (app_dir / "cols.py").write_text(
+        'COLS = "id, name"\nTABLE = "agents"\nTABLE = TABLE.upper()\n'
+        "import os\nDYNAMIC = os.environ['X']\n"
+    )
+    (app_dir / "q.py").write_text(
+        "from app import EXPORTED\n"
+        "from app.cols import COLS, DYNAMIC, TABLE\n"
+        "from . import cols\n\n\n"
+        "def one(db, i):\n"
+        '    return db.execute(f"SELECT {COLS} FROM agents WHERE id = %s", (i,))\n\n\n'
+        "def two(db, i):\n"
+        '    return db.execute(f"SELECT {cols.COLS} FROM agents WHERE id = %s", (i,))\n\n\n'
+        "def three(db, i):\n"
+        '    return db.execute(f"SELECT {EXPORTED} FROM agents WHERE id = %s", (i,))\n\n\n'
+        "def four(db, i):\n"
+        '    return db.execute(f"SELECT id FROM {TABLE} WHERE id = %s", (i,))\n\n\n'
+        "def five(db, i):\n"
+        '    return db.execute(f"SELECT id FROM {DYNAMIC} WHERE id = %s", (i,))\n'
+    )
+    verdicts = {s.function.rsplit(".", 1)[-1]: s.verdict for s in list_sites(tmp_path)}
+    assert verdicts == {
+        "one": "safe",
+        "two": "safe",
+        "three": "safe",
+        "four": "needs-review",
+        "five": "needs-review",
+    }

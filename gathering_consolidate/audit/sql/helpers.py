@@ -152,6 +152,7 @@ def analyse(
     classes = ClassIndex(
         (c for f in files.values() for c in f.classes),
         {k: v for f in files.values() for k, v in f.aliases},
+        (c for f in files.values() for c in f.constants),
     )
     is_sink = sink_matcher(list(options["sinks"]))
     wrappers = _wrappers(files.values(), is_sink)
