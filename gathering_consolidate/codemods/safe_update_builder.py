@@ -72,7 +72,10 @@ class SafeUpdateBuilder(Codemod):
     every allowed key, `UnknownColumnError` for any other. The allowlist is derived from the code:
     the model's declared fields; when the model allows extra keys (so any column could be set
     before), also every column its UPDATE's table declares in the project's `*.sql` schema, so
-    legitimate requests keep working while a key that is not a column name is refused. In a
+    legitimate requests keep working while a key that is not a column name is refused; columns a
+    client never sets (the primary key, identity and serial columns, defaults computed by the
+    database, references to a users table, `created_by`/`created_at`/`owner_id`) are left out
+    unless the model declares them, and the note lists them. In a
     FastAPI route whose model allows extra keys, the statement is wrapped so that an unknown
     column answers 400 (`HTTPException`) instead of a 500.
 
@@ -322,12 +325,15 @@ class SafeUpdateBuilder(Codemod):
         columns = list(fields)
         if policy == "allow":
             table = _update_table(template)
-            extra = _schema_columns(project.root, table) if table else []
+            declared = _schema_columns(project.root, table) if table else []
+            extra = [name for name, why in declared if why is None]
+            kept_out = [f"{name} ({why})" for name, why in declared if why and name not in fields]
             columns += [c for c in extra if c not in columns]
             short = model.rsplit(".", 1)[-1]
             note = (
                 f"line {call.lineno}: {short} allows extra keys; the allowlist is its fields"
                 + (f" plus the columns of {table} in the schema" if extra else "")
+                + ("; left out as not client-writable: " + ", ".join(kept_out) if kept_out else "")
                 + ": narrow it if some must not be writable"
             )
         scope = analysis.scope_of.get(call)
@@ -469,13 +475,14 @@ def _update_table(template: list) -> str | None:
     return None
 
 
-def _schema_columns(root: Path | None, table: str) -> list[str]:
+def _schema_columns(root: Path | None, table: str) -> list[tuple[str, str | None]]:
     """Columns of `table` declared by CREATE TABLE / ALTER TABLE ADD COLUMN in the project's
-    `*.sql` files (the first 500 found)."""
+    `*.sql` files (the first 500 found), each with why a client must not write it (identity,
+    ownership, audit), or None."""
     if root is None or not root.is_dir():
         return []
     wanted = table.lower()
-    columns: list[str] = []
+    columns: list[tuple[str, str | None]] = []
     seen = 0
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
@@ -497,11 +504,38 @@ def _schema_columns(root: Path | None, table: str) -> list[str]:
                     tree = sqlglot.parse_one(statement, read="postgres")
                 except Exception:  # consolidate: ignore[EXC001] not every statement parses
                     continue
-                columns += [c for c in _declared(tree, wanted) if c not in columns]
+                known = {name for name, _ in columns}
+                columns += [c for c in _declared(tree, wanted) if c[0] not in known]
     return columns
 
 
-def _declared(tree: exp.Expression | None, wanted: str) -> list[str]:
+_SERIAL = {"SERIAL", "BIGSERIAL", "SMALLSERIAL"}
+
+
+def _not_client_writable(column: exp.ColumnDef) -> str | None:
+    """Why a column is the database's or the server's to set, not a client's: the primary key,
+    an identity or serial, a default computed by the database (`now()`, `gen_random_uuid()`),
+    a reference to a users table, or an audit name (`created_by`, `created_at`)."""
+    kind = column.args.get("kind")
+    if kind is not None and kind.sql(dialect="postgres").upper() in _SERIAL:
+        return "serial"
+    name = column.name.lower()
+    for constraint in column.args.get("constraints") or []:
+        inner = constraint.args.get("kind")
+        if isinstance(inner, exp.PrimaryKeyColumnConstraint):
+            return "primary key"
+        if isinstance(inner, exp.GeneratedAsIdentityColumnConstraint):
+            return "identity"
+        if isinstance(inner, exp.DefaultColumnConstraint) and isinstance(inner.this, exp.Func):
+            return "set by the database"
+        if isinstance(inner, exp.Reference) and "user" in inner.sql(dialect="postgres").lower():
+            return "ownership"
+    if name.endswith("_by") or name.startswith("owner") or name in ("created_at", "updated_at"):
+        return "audit" if name.endswith(("_at", "_by")) else "ownership"
+    return None
+
+
+def _declared(tree: exp.Expression | None, wanted: str) -> list[tuple[str, str | None]]:
     if tree is None:
         return []
     target = tree.find(exp.Table)
@@ -511,7 +545,7 @@ def _declared(tree: exp.Expression | None, wanted: str) -> list[str]:
     if name != wanted and name.split(".")[-1] != wanted:
         return []
     if isinstance(tree, (exp.Create, exp.Alter)):
-        return [d.name for d in tree.find_all(exp.ColumnDef)]
+        return [(d.name, _not_client_writable(d)) for d in tree.find_all(exp.ColumnDef)]
     return []
 
 

@@ -68,7 +68,9 @@ def test_schema_columns_join_the_allowlist_when_the_model_allows_extras(tmp_path
         "CREATE TABLE IF NOT EXISTS circle.circles (\n"
         "    id SERIAL PRIMARY KEY,  -- the key; never written\n"
         "    description TEXT NOT NULL DEFAULT '',\n"
-        "    status VARCHAR(20) NOT NULL DEFAULT 'active'\n"
+        "    status VARCHAR(20) NOT NULL DEFAULT 'active',\n"
+        "    owner_id INTEGER REFERENCES auth.users(id),\n"
+        "    created_at TIMESTAMPTZ NOT NULL DEFAULT now()\n"
         ");\n"
         "ALTER TABLE circle.circles ADD COLUMN archived_at TIMESTAMPTZ;\n"
     )
@@ -76,12 +78,14 @@ def test_schema_columns_join_the_allowlist_when_the_model_allows_extras(tmp_path
         {"app/__init__.py": "", "app/schemas.py": SCHEMAS, "app/api.py": ROUTE}, root=tmp_path
     )
     api = next(c for c in plan.changes if c.path == "app/api.py")
-    assert (
-        'safe_update_builder(("description", "id", "status", "archived_at"), changes)[0]'
-        in api.after
-    )
+    # the key, the owner and the timestamp the database sets are no client's to write
+    assert 'safe_update_builder(("description", "status", "archived_at"), changes)[0]' in api.after
     assert "except UnknownColumnError as exc:" in api.after
     assert any("narrow it" in w for w in api.warnings)
+    assert any(
+        "id (serial), owner_id (ownership), created_at (set by the database)" in w
+        for w in api.warnings
+    ), api.warnings
     assert [c.path for c in plan.changes if c.before is None] == ["app/safe_sql.py"]
 
 
