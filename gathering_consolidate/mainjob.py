@@ -15,7 +15,7 @@ Stages (`STAGES`):
 3. `codemods`: every safe codemod (and the unsafe ones with `unsafe_fixes`) planned and written
    one after the other on `after/`, each diff kept in `diffs/<id>.diff`; an unsafe codemod not
    applied is still planned, its diff kept as `diffs/<id>.proposed.diff` for a reviewer;
-   `lint-guard` runs last, so its per-file ignores list the debt left after the fixes;
+   `lint-guard` runs last, so its per-handler debt markers list what is left after the fixes;
 4. `tests`: the `tag-tests` codemod, then the test ledger of `after/` (`tests-ledger.json`);
 5. `schema`: the toolkit's alembic revisions applied on a disposable database of the embedded
    PostgreSQL (or `database_url`), on top of the project's `schema/*.sql`;
