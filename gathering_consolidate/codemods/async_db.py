@@ -828,6 +828,8 @@ _TEMPLATE_IMPORTS = (
 _TEMPLATE = '''
 # -- async database service (written by gathering-consolidate, codemod async-db) -----------------
 
+_MAX_LOOPS = 32  # live event loops one service keeps a pool for (closed loops' pools are dropped)
+
 
 class {Async}:
     """Asynchronous access to PostgreSQL: the async counterpart of `{Service}`.
@@ -866,6 +868,10 @@ class {Async}:
         if entry is None:
             for stale in [other for other in self._pools if other.is_closed()]:
                 del self._pools[stale]
+            if len(self._pools) >= _MAX_LOOPS:  # one pool per live event loop, and few of those
+                raise RuntimeError(
+                    f"more than {{_MAX_LOOPS}} live event loops use one {Async}: share a loop"
+                )
             pool = AsyncConnectionPool(
                 self.conninfo,
                 min_size=self.min_size,
