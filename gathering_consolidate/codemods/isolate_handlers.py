@@ -855,7 +855,7 @@ class _Scopes:
             for target, iterable in targets:
                 found = {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
                 names |= found
-                if bus or _SUBSCRIBERS.search(ast.unparse(iterable)):
+                if bus or _SUBSCRIBERS.search(_text(iterable)):
                     owners |= found
             current = self.parents.get(current)
         return set(), set()
@@ -957,6 +957,18 @@ def _column(lines: list[str], line: int, offset: int) -> int:
     return len(text.encode("utf-8")[:offset].decode("utf-8", errors="ignore"))
 
 
+_MAX_TEXT_NODES = 400
+
+
+def _text(node: ast.AST) -> str:
+    """`ast.unparse(node)` for an expression of reasonable size; "" for a huge one (a
+    1000-long attribute chain would overflow unparse's recursion): no name matches it."""
+    for count, _ in enumerate(ast.walk(node)):  # iterative, so bounded whatever the depth
+        if count > _MAX_TEXT_NODES:
+            return ""
+    return ast.unparse(node)
+
+
 def _guarded(node: ast.AST, scopes: _Scopes) -> bool:
     current = scopes.parents.get(node)
     while current is not None and not isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -979,7 +991,7 @@ def _unguarded_sites(
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             attr = node.func.attr
-            receiver = ast.unparse(node.func.value)
+            receiver = _text(node.func.value)
             names = scopes.callables(node)
             if attr in ("create_task", "ensure_future") and (
                 receiver == "asyncio" or receiver.endswith("loop")
@@ -995,7 +1007,7 @@ def _unguarded_sites(
                 ref = node.args[index] if len(node.args) > index else None
                 if ref is not None and _handler_ref(ref, names):
                     at = (ref.lineno, _column(lines, ref.lineno, ref.col_offset))
-                    calls.append((at, f"ref:{ast.unparse(ref)}"))
+                    calls.append((at, f"ref:{_text(ref)}"))
         if isinstance(node, ast.Expr):
             value = node.value.value if isinstance(node.value, ast.Await) else node.value
             elt = _gather_elt(value)
@@ -1008,7 +1020,7 @@ def _unguarded_sites(
                 calls.append(((elt.lineno, _column(lines, elt.lineno, elt.col_offset)), "call"))
         if isinstance(node, (ast.For, ast.AsyncFor)) and isinstance(node.target, ast.Name):
             function = scopes.function(node)
-            iterable = ast.unparse(node.iter)
+            iterable = _text(node.iter)
             if function is None or not (
                 _BUS_VERBS.match(function.name) or _SUBSCRIBERS.search(iterable)
             ):
