@@ -160,6 +160,12 @@ _FILE_HINT = re.compile(
 )
 
 
+#: Text that is only names: `dispatch_core`, `auth.users`, `"Users"`, `id, name, created_at`.
+_NAMES_ONLY = re.compile(
+    r'\s*"?[A-Za-z_][\w$]*"?(?:\."?[A-Za-z_][\w$]*"?)*(?:\s*,\s*"?[A-Za-z_][\w$.]*"?)*\s*'
+)
+
+
 def looks_like_sql(parts: Sequence[str | Hole]) -> bool:
     text = "".join(p if isinstance(p, str) else " __h__ " for p in parts)
     text = re.sub(r"--[^\n]*|/\*.*?\*/", " ", text, flags=re.S)
@@ -894,16 +900,16 @@ class FileAnalysis:
         return [[Hole(inner, scope, env, numeric=numeric)]]
 
     def _module_constant(self, name: ast.Name, scope: Scope | None) -> bool:
-        """`name` is a module-level string constant (not shadowed by a local)."""
+        """`name` is a module-level string constant (not shadowed by a local) holding names
+        only (a schema, a table, a column list): a slot. A constant holding SQL text
+        (`BASE = "SELECT ... FROM t"`) is inlined instead, so the statement around it parses."""
         if scope is not None and (name.id in scope.assigns or name.id in scope.params):
             return False
         values = self.module_values.get(name.id)
-        return bool(
-            values
-            and len(values) == 1
-            and _is_str_constant(values[0])
-            and isinstance(values[0], ast.Constant)
-        )
+        if not (values and len(values) == 1 and isinstance(values[0], ast.Constant)):
+            return False
+        text = values[0].value
+        return isinstance(text, str) and bool(_NAMES_ONLY.fullmatch(text))
 
     def _name_templates(
         self, expr: ast.Name, scope: Scope | None, env: Env, depth: int, lines: set[int] | None

@@ -258,3 +258,27 @@ def test_a_string_constant_imported_from_another_module_is_constant(tmp_path: Pa
         "four": "needs-review",
         "five": "needs-review",
     }
+
+
+def test_a_module_constant_holding_sql_text_is_read_as_sql(tmp_path: Path) -> None:
+    """`BASE = "SELECT ... FROM agents"` is inlined (the statement parses, the request value
+    after it is a quoted value, injectable); a constant of names (`COLS`) is a safe slot."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\n')
+    (tmp_path / "api.py").write_text(
+        "from fastapi import APIRouter\n\nrouter = APIRouter()\n"
+        'BASE = "SELECT id, name FROM agents"\nCOLS = "id, name"\n\n\n'
+        '@router.get("/a")\ndef one(q: str, db):\n'
+        "    return db.execute(f\"{BASE} WHERE name = '{q}'\")\n\n\n"
+        '@router.get("/b")\ndef two(q: str, db):\n'
+        "    return db.execute(f\"SELECT {COLS} FROM agents WHERE name = '{q}'\")\n"
+    )
+    sites = {s.function.rsplit(".", 1)[-1]: s for s in list_sites(tmp_path)}
+    assert {n: (s.statement, s.verdict) for n, s in sites.items()} == {
+        "one": ("SELECT", "injectable"),
+        "two": ("SELECT", "injectable"),
+    }
+    assert [(slot.expr, slot.kind) for slot in sites["one"].slots] == [("q", "value")]
+    assert [(slot.expr, slot.verdict) for slot in sites["two"].slots] == [
+        ("COLS", "safe"),
+        ("q", "injectable"),
+    ]
