@@ -402,6 +402,9 @@ def _safe_callable(obj) -> bool:
     )
 
 
+_MAX_TEXT = 1_000_000  # characters of one string a revision may build
+
+
 def _import_names(tree: ast.Module) -> dict[str, object]:
     import importlib
 
@@ -463,6 +466,8 @@ class _Renderer:
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
             left, right = self.eval(node.left), self.eval(node.right)
             if isinstance(left, str) and isinstance(right, str):
+                if len(left) + len(right) > _MAX_TEXT:  # `s = s + s` repeated: bounded
+                    raise _Unrenderable("a string longer than the lint reads")
                 return left + right
         if isinstance(node, ast.JoinedStr):
             parts = []
@@ -474,7 +479,10 @@ class _Renderer:
                     if not isinstance(inner, (str, int, float)):
                         raise _Unrenderable("an f-string with a non-literal value")
                     parts.append(str(inner))
-            return "".join(parts)
+            text = "".join(parts)
+            if len(text) > _MAX_TEXT:
+                raise _Unrenderable("a string longer than the lint reads")
+            return text
         if isinstance(node, ast.Name):
             if node.id in ("True", "False", "None"):
                 return {"True": True, "False": False, "None": None}[node.id]

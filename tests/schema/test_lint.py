@@ -132,3 +132,18 @@ def test_missing_path_is_an_error(tmp_path: Path, missing: str):
 
     with pytest.raises(LintError, match="no such file"):
         lint_path(tmp_path / missing)
+
+
+def test_a_revision_that_doubles_a_string_is_bounded(tmp_path: Path):
+    """`s = s + s` sixty times would build 2**60 characters: the replay stops at its bound and
+    lists the statement as not rendered; the lint still finishes."""
+    doubling = "\n".join("    s = s + s" for _ in range(60))
+    (tmp_path / "big.py").write_text(
+        "from alembic import op\n\nrevision = 'big'\ndown_revision = None\n\n\n"
+        f"def upgrade():\n    s = 'x'\n{doubling}\n    op.execute(s)\n"
+    )
+    result = lint_path(tmp_path)
+    assert result.statements == 0
+    assert any(
+        "longer than the lint reads" in item["reason"] for item in result.to_dict()["not_rendered"]
+    )
