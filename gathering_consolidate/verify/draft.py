@@ -35,7 +35,14 @@ def toml_key(key: str) -> str:
     return key if _BARE.match(key) else json.dumps(key)
 
 
-def _resolve(doc: dict[str, Any], schema: dict[str, Any] | None) -> dict[str, Any]:
+def resolve_schema(
+    doc: dict[str, Any], schema: dict[str, Any] | None, depth: int = 0
+) -> dict[str, Any]:
+    """An OpenAPI schema with its `$ref`s followed in `doc` and `allOf`/`anyOf`/`oneOf` read as
+    their first non-null option; shared by the profile draft and the injection check. Bounded:
+    20 `$ref` hops per level and 20 levels, so a self-referencing schema ends (as `{}`)."""
+    if depth > 20:
+        return {}
     seen = 0
     while isinstance(schema, dict) and "$ref" in schema and seen < 20:
         ref = str(schema["$ref"]).removeprefix("#/").split("/")
@@ -45,7 +52,11 @@ def _resolve(doc: dict[str, Any], schema: dict[str, Any] | None) -> dict[str, An
         schema, seen = node, seen + 1
     if isinstance(schema, dict):
         for key in ("allOf", "anyOf", "oneOf"):
-            options = [_resolve(doc, s) for s in schema.get(key, []) if s.get("type") != "null"]
+            options = [
+                resolve_schema(doc, s, depth + 1)
+                for s in schema.get(key, [])
+                if isinstance(s, dict) and s.get("type") != "null"
+            ]
             if options and "properties" not in schema:
                 return options[0]
     return schema if isinstance(schema, dict) else {}
@@ -80,7 +91,7 @@ def _body(doc: dict[str, Any], op: dict[str, Any]) -> tuple[str | None, dict[str
         ("application/x-www-form-urlencoded", "form"),
     ):
         if media in content:
-            return kind, _resolve(doc, content[media].get("schema"))
+            return kind, resolve_schema(doc, content[media].get("schema"))
     return None, {}
 
 
@@ -158,7 +169,7 @@ def draft_from_openapi(doc: dict[str, Any], *, app: str, base: Profile | None = 
     ]
     if me:
         response = me[1].get("responses", {}).get("200", {}).get("content", {})
-        schema = _resolve(doc, response.get("application/json", {}).get("schema"))
+        schema = resolve_schema(doc, response.get("application/json", {}).get("schema"))
         if schema.get("properties"):
             lines.append("[auth.contract]  # the user response as recorded today")
             for name, prop in schema["properties"].items():

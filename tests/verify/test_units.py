@@ -330,3 +330,45 @@ def test_sql_scripts_split_on_semicolons_outside_quotes_and_comments():
     assert texts[2] == "DO $body$ BEGIN PERFORM 1; END $body$"
     assert texts[3].endswith("$$ SELECT 1; $$ LANGUAGE sql")
     assert texts[5:] == ["BEGIN", "CREATE INDEX CONCURRENTLY i ON t (v)", "COMMIT"]
+
+
+def test_a_self_referencing_openapi_schema_resolves_and_ends():
+    from gathering_consolidate.verify.draft import resolve_schema
+
+    doc = {
+        "components": {
+            "schemas": {
+                "Loop": {"anyOf": [{"$ref": "#/components/schemas/Loop"}, {"type": "null"}]},
+                "Ping": {"$ref": "#/components/schemas/Pong"},
+                "Pong": {"$ref": "#/components/schemas/Ping"},
+                "Name": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            }
+        }
+    }
+    assert resolve_schema(doc, {"$ref": "#/components/schemas/Loop"}) == {}
+    assert isinstance(resolve_schema(doc, {"$ref": "#/components/schemas/Ping"}), dict)
+    assert resolve_schema(doc, {"$ref": "#/components/schemas/Name"}) == {"type": "string"}
+
+
+def test_the_injection_check_reads_a_self_referencing_schema_and_ends():
+    from gathering_consolidate.verify.checks import vfy003_injection as injection
+
+    doc = {
+        "components": {
+            "schemas": {
+                "Ping": {"$ref": "#/components/schemas/Pong"},
+                "Pong": {"$ref": "#/components/schemas/Ping"},
+                "Tree": {
+                    "type": "object",
+                    "required": ["name", "child"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "child": {"$ref": "#/components/schemas/Tree"},
+                    },
+                },
+            }
+        }
+    }
+    assert injection._string_schema(doc, {"$ref": "#/components/schemas/Ping"}) is False
+    value = injection._value(doc, {"$ref": "#/components/schemas/Tree"}, "tree")
+    assert value["name"] and isinstance(value["child"], dict)

@@ -31,7 +31,7 @@ from urllib.parse import quote
 from gathering_consolidate.verify.catalog import CANARY_TABLE, snapshot
 from gathering_consolidate.verify.checks import Outcome
 from gathering_consolidate.verify.context import NotApplicable, VerifyContext, short
-from gathering_consolidate.verify.draft import _resolve
+from gathering_consolidate.verify.draft import resolve_schema
 
 ID = "VFY003"
 NAME = "injection"
@@ -58,21 +58,34 @@ WRITE_METHODS = ("post", "put", "patch")
 MAX_SERVER_ERRORS_SHOWN = 8
 
 
-def _string_schema(doc: dict[str, Any], schema: dict[str, Any] | None) -> bool:
+_MAX_SCHEMA_DEPTH = 20  # a self-referencing schema (the app's OpenAPI is its own) ends here
+
+
+def _string_schema(doc: dict[str, Any], schema: dict[str, Any] | None, depth: int = 0) -> bool:
     schema = schema or {}
+    if depth > _MAX_SCHEMA_DEPTH:
+        return False
     if "$ref" in schema:
-        return _string_schema(doc, _resolve(doc, schema))
+        return _string_schema(doc, resolve_schema(doc, schema), depth + 1)
     if schema.get("type") == "string" and "enum" not in schema:
         return schema.get("format") not in ("date-time", "date", "uuid", "email", "uri", "binary")
-    return any(_string_schema(doc, s) for s in schema.get("anyOf", []) + schema.get("oneOf", []))
+    return any(
+        _string_schema(doc, s, depth + 1)
+        for s in schema.get("anyOf", []) + schema.get("oneOf", [])
+        if isinstance(s, dict)
+    )
 
 
-def _value(doc: dict[str, Any], schema: dict[str, Any] | None, name: str) -> Any:
-    schema = _resolve(doc, schema) if schema and "$ref" in schema else (schema or {})
+def _value(doc: dict[str, Any], schema: dict[str, Any] | None, name: str, depth: int = 0) -> Any:
+    if depth > _MAX_SCHEMA_DEPTH:
+        return None
+    schema = resolve_schema(doc, schema) if schema and "$ref" in schema else (schema or {})
     for key in ("anyOf", "oneOf"):
-        options = [s for s in schema.get(key, []) if s.get("type") != "null"]
+        options = [
+            s for s in schema.get(key, []) if isinstance(s, dict) and s.get("type") != "null"
+        ]
         if options:
-            return _value(doc, options[0], name)
+            return _value(doc, options[0], name, depth + 1)
     if "enum" in schema:
         return schema["enum"][0]
     if "default" in schema and schema["default"] is not None:
@@ -89,7 +102,7 @@ def _value(doc: dict[str, Any], schema: dict[str, Any] | None, name: str) -> Any
         return []
     if kind == "object" or "properties" in schema:
         return {
-            key: _value(doc, sub, key)
+            key: _value(doc, sub, key, depth + 1)
             for key, sub in schema.get("properties", {}).items()
             if key in schema.get("required", [])
         }
@@ -131,10 +144,12 @@ def _probes(doc: dict[str, Any], path: str, method: str, op: dict[str, Any]):
     kind, body_schema = None, {}
     content = op.get("requestBody", {}).get("content", {})
     if "application/json" in content:
-        kind, body_schema = "json", _resolve(doc, content["application/json"].get("schema"))
+        kind, body_schema = "json", resolve_schema(doc, content["application/json"].get("schema"))
     elif "application/x-www-form-urlencoded" in content:
         kind = "form"
-        body_schema = _resolve(doc, content["application/x-www-form-urlencoded"].get("schema"))
+        body_schema = resolve_schema(
+            doc, content["application/x-www-form-urlencoded"].get("schema")
+        )
     base_body: dict[str, Any] = {}
     if kind:
         props = body_schema.get("properties", {})
