@@ -43,28 +43,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config import DEFAULT_EXCLUDES
 from .safeio import write_atomic
 from .version import __version__
 
 RESULT_SCHEMA = "gathering-consolidate/run"
 RESULT_VERSION = 1
 
-#: Folders never copied: version control, virtual environments, caches, build output.
+#: Never copied: what the audit never reads (version control, virtual environments, caches),
+#: except build output, which the app may need, plus compiled files.
 COPY_IGNORED = (
-    ".git",
-    ".hg",
-    ".svn",
-    ".venv",
-    "venv",
-    ".tox",
-    ".nox",
-    "__pycache__",
-    "node_modules",
-    ".mypy_cache",
-    ".pytest_cache",
-    ".ruff_cache",
-    ".gathering_consolidate_cache",
-    "*.egg-info",
+    *(p for p in DEFAULT_EXCLUDES if p not in ("build", "dist", "site-packages", ".eggs")),
     "*.pyc",
 )
 

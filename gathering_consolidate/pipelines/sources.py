@@ -21,11 +21,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 from .cron import CronProblem, validate_cron
 from .node_types import NodeType, json_type_of
 from .validator import PipelineReport, show, validate_pipeline
+
+_R = TypeVar("_R")
 
 #: Files larger than this are refused rather than read into memory.
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -74,14 +76,16 @@ class PipelineResult:
 
 
 @dataclass(frozen=True, slots=True)
-class PipelineBatch:
-    """Every pipeline of a source (files or a table), valid ones included."""
+class _Batch(Generic[_R]):
+    """Every result of a source (files, the command line or a table), valid ones included;
+    `to_dict` lists them under `ITEMS`."""
 
+    ITEMS: ClassVar[str] = "results"
     source: str
-    results: tuple[PipelineResult, ...]
+    results: tuple[_R, ...]
 
     @property
-    def invalid(self) -> list[PipelineResult]:
+    def invalid(self) -> list[_R]:
         return [r for r in self.results if not r.ok]
 
     @property
@@ -94,8 +98,15 @@ class PipelineBatch:
             "checked": len(self.results),
             "invalid": len(self.invalid),
             "ok": self.ok,
-            "pipelines": [r.to_dict() for r in self.results],
+            self.ITEMS: [r.to_dict() for r in self.results],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineBatch(_Batch["PipelineResult"]):
+    """Every pipeline of a source (files or a table), valid ones included."""
+
+    ITEMS: ClassVar[str] = "pipelines"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,26 +147,10 @@ class CronResult:
 
 
 @dataclass(frozen=True, slots=True)
-class CronBatch:
-    source: str
-    results: tuple[CronResult, ...]
+class CronBatch(_Batch["CronResult"]):
+    """Every cron expression of a source, valid ones included."""
 
-    @property
-    def invalid(self) -> list[CronResult]:
-        return [r for r in self.results if not r.ok]
-
-    @property
-    def ok(self) -> bool:
-        return not self.invalid
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "checked": len(self.results),
-            "invalid": len(self.invalid),
-            "ok": self.ok,
-            "expressions": [r.to_dict() for r in self.results],
-        }
+    ITEMS: ClassVar[str] = "expressions"
 
 
 @dataclass(frozen=True, slots=True)
