@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import re
 
+from ..semantic.context import child_fields
 from .base import FileContext
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -23,33 +24,63 @@ def function_nodes(ctx: FileContext) -> dict[int, list[ast.AST]]:
     """`id(function)` -> the nodes of its body, in one walk of the file: nested functions,
     classes and lambdas appear as nodes but their insides belong to them. Decorators, defaults
     and annotations belong to the enclosing scope, where they are evaluated."""
+    return ctx.memo("fn.nodes", lambda: _function_nodes(ctx.tree))
 
-    def compute() -> dict[int, list[ast.AST]]:
-        owned: dict[int, list[ast.AST]] = {}
-        stack: list[tuple[ast.AST, int]] = [(ctx.tree, 0)]
-        while stack:
-            node, owner = stack.pop()
-            if owner:
-                owned[owner].append(node)
-            if isinstance(node, (*FUNCTION_DEFS, ast.Lambda)):
-                inner = id(node)
-                owned.setdefault(inner, [])
-                args = node.args
-                outer = [
-                    *getattr(node, "decorator_list", []),
-                    *args.defaults,
-                    *(d for d in args.kw_defaults if d is not None),
-                ]
-                body = node.body if isinstance(node.body, list) else [node.body]
-                stack.extend((child, inner) for child in reversed(body))
-                stack.extend((child, owner) for child in reversed(outer))
-                continue
-            # A class body runs once, when the class is defined: not part of any function.
-            inner_owner = 0 if isinstance(node, ast.ClassDef) else owner
-            stack.extend((child, inner_owner) for child in reversed(_children(node)))
-        return owned
 
-    return ctx.memo("fn.nodes", compute)
+def _function_nodes(tree: ast.Module) -> dict[int, list[ast.AST]]:
+    # A depth-first pre-order walk with an explicit stack (no recursion limit): each entry is a
+    # node and the list of the function that owns it (None outside any function body). This is
+    # the hot loop of several families, hence the local names and the per-type field lists.
+    owned: dict[int, list[ast.AST]] = {}
+    stack: list[tuple[ast.AST, list[ast.AST] | None]] = [(tree, None)]
+    pop, push = stack.pop, stack.append
+    AST, context, ClassDef = ast.AST, ast.expr_context, ast.ClassDef
+    functions = (*FUNCTION_DEFS, ast.Lambda)
+    while stack:
+        node, out = pop()
+        if out is not None:
+            out.append(node)
+        cls = type(node)
+        if cls in functions:
+            inner = owned.setdefault(id(node), [])
+            body = node.body  # type: ignore[attr-defined]
+            if type(body) is list:
+                for child in reversed(body):
+                    push((child, inner))
+            else:
+                push((body, inner))
+            args = node.args  # type: ignore[attr-defined]
+            for default in reversed(args.kw_defaults):
+                if default is not None:
+                    push((default, out))
+            for default in reversed(args.defaults):
+                push((default, out))
+            for decorator in reversed(getattr(node, "decorator_list", ())):
+                push((decorator, out))
+            continue
+        if cls is ClassDef:
+            out = None  # a class body runs once, when the class is defined: no function's
+        fields = _CHILD_FIELDS.get(cls)
+        if fields is None:
+            fields = _child_fields(cls)
+        for name in fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                for item in reversed(value):
+                    if isinstance(item, AST) and not isinstance(item, context):
+                        push((item, out))
+            elif isinstance(value, AST) and not isinstance(value, context):
+                push((value, out))
+    return owned
+
+
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(cls: type) -> tuple[str, ...]:
+    """The fields of `cls` that can hold child nodes, last first (the order a stack pushes)."""
+    _CHILD_FIELDS[cls] = found = tuple(reversed(child_fields(cls)))
+    return found
 
 
 def own_nodes(func: ast.AST, ctx: FileContext | None = None) -> list[ast.AST]:

@@ -26,6 +26,28 @@ def module_name(relpath: str) -> str:
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
+#: Fields that never hold a node, whatever the node type (identifiers, numbers, flags, the
+#: expression context singletons), and `Constant.value`: walks skip them.
+_LEAF_FIELDS = frozenset(
+    {"ctx", "id", "attr", "arg", "asname", "module", "level", "kind", "type_comment"}
+    | {"conversion", "is_async", "tag"}
+)
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def child_fields(cls: type) -> tuple[str, ...]:
+    """The fields of node type `cls` that can hold child nodes, in `_fields` order (a table the
+    hot walks share: skipping `Name.id` and the like is a good part of their time)."""
+    found = _CHILD_FIELDS.get(cls)
+    if found is None:
+        found = tuple(
+            f
+            for f in cls._fields  # type: ignore[attr-defined]
+            if f not in _LEAF_FIELDS and not (cls is ast.Constant and f == "value")
+        )
+        _CHILD_FIELDS[cls] = found
+    return found
+
 
 class ParsedModule:
     """One parsed file, with the lookups every family, the index and the codemods share: nodes
@@ -78,10 +100,14 @@ class ParsedModule:
         AST, context = ast.AST, ast.expr_context
         while queue:
             node = pop()
-            by_type[type(node)].append(node)
-            for name in node._fields:
+            cls = type(node)
+            by_type[cls].append(node)
+            fields = _CHILD_FIELDS.get(cls)
+            if fields is None:
+                fields = child_fields(cls)
+            for name in fields:
                 value = getattr(node, name, None)
-                if isinstance(value, list):
+                if type(value) is list:
                     for item in value:
                         if isinstance(item, AST) and not isinstance(item, context):
                             parents[item] = node
