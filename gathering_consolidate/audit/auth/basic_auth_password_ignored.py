@@ -96,8 +96,12 @@ class BasicAuthPasswordIgnored(FileCheck):
         if is_test_path(ctx.path):
             return
         seen: set[tuple[int, int]] = set()  # a nested function is walked with its parent too
+        # Decoded credentials start from a b64decode call: a file without one has none to check
+        # (the per-function walks are the bulk of this check's cost).
+        decodes = any(_decodes(call) for call in ctx.nodes(ast.Call))
         for func in ctx.nodes(*FUNCTION_DEFS):
-            for finding in [*self._decoded(ctx, func), *self._credentials(ctx, func)]:
+            decoded = [*self._decoded(ctx, func)] if decodes else []
+            for finding in [*decoded, *self._credentials(ctx, func)]:
                 key = (finding.location.line, finding.location.column)
                 if key not in seen:
                     seen.add(key)
@@ -167,14 +171,21 @@ def _is_attribute_base(name: ast.AST, func: ast.AST) -> bool:
 def _is_b64decoded(value: ast.AST, decoded: set[str]) -> bool:
     """`base64.b64decode(x)`, `.decode()` of one, or a local that holds one."""
     for sub in ast.walk(value):
-        if isinstance(sub, ast.Call):
-            func = sub.func
-            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if name in {"b64decode", "urlsafe_b64decode", "standard_b64decode"}:
-                return True
+        if isinstance(sub, ast.Call) and _decodes(sub):
+            return True
         if isinstance(sub, ast.Name) and sub.id in decoded:
             return True
     return False
+
+
+def _decodes(call: ast.Call) -> bool:
+    """`base64.b64decode(...)` or another base64 decoder, by the called name."""
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return name in _DECODERS
+
+
+_DECODERS = frozenset({"b64decode", "urlsafe_b64decode", "standard_b64decode"})
 
 
 def _credential_pair(node: ast.Assign, decoded: set[str]) -> tuple[str, str] | None:

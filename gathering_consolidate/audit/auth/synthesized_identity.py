@@ -69,17 +69,20 @@ class SynthesizedIdentity(FileCheck):
     def check(self, ctx: FileContext) -> Iterator[Finding]:
         if is_test_path(ctx.path):
             return
+        # Only an assignment of a made-up address can be reported: a file without one is done
+        # before the per-function walks.
+        if not any(_made_up_identity(a) for a in ctx.nodes(ast.Assign)):
+            return
         for func in ctx.nodes(*FUNCTION_DEFS):
             for sub in own_nodes(func, ctx):
-                if not (isinstance(sub, ast.Assign) and len(sub.targets) == 1):
+                if not isinstance(sub, ast.Assign):
+                    continue
+                domain = _made_up_identity(sub)
+                if not domain:
                     continue
                 target = sub.targets[0]
-                if not isinstance(target, ast.Name):
-                    continue
-                if not set(words(target.id)) & _IDENTITY_WORDS:
-                    continue
-                domain = _made_up_domain(sub.value)
-                if domain and _looked_up(func, target.id):
+                assert isinstance(target, ast.Name)
+                if _looked_up(func, target.id):
                     yield ctx.finding(
                         self,
                         sub,
@@ -87,6 +90,20 @@ class SynthesizedIdentity(FileCheck):
                         " account; nobody proved they own that address",
                         evidence={"name": target.id, "domain": domain},
                     )
+
+
+def _made_up_identity(node: ast.Assign) -> str | None:
+    """The domain of `<identity name> = <name> + "@domain"` (one target, a name whose words say
+    email, login, ...), else None."""
+    if len(node.targets) != 1:
+        return None
+    target = node.targets[0]
+    if not isinstance(target, ast.Name):
+        return None
+    domain = _made_up_domain(node.value)  # the cheaper test first
+    if domain is None or not set(words(target.id)) & _IDENTITY_WORDS:
+        return None
+    return domain
 
 
 def _made_up_domain(value: ast.AST) -> str | None:
