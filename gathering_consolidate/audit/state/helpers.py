@@ -163,6 +163,27 @@ def _assign_parts(node: ast.AST) -> tuple[list[ast.AST], ast.AST | None, str]:
     return [], None, ""
 
 
+def _targets_and_value(node: ast.AST) -> tuple[list[ast.AST], ast.AST | None]:
+    """`_assign_parts` without the annotation (which costs an unparse)."""
+    if isinstance(node, ast.Assign):
+        return list(node.targets), node.value
+    if isinstance(node, ast.AnnAssign):
+        return [node.target], node.value
+    return [], None
+
+
+def _on_state(target: ast.Attribute) -> bool:
+    """`app.state.x = ...` and the like: `.state.` in the target as written. Only an attribute
+    named `state` or a string constant can put that text in the unparsed target, so a target
+    with neither is not unparsed."""
+    if not any(
+        (isinstance(n, ast.Attribute) and n.attr == "state") or isinstance(n, ast.Constant)
+        for n in ast.walk(target)
+    ):
+        return False
+    return ".state." in ast.unparse(target)
+
+
 def _containers(ctx: FileContext) -> list[Container]:
     found: list[Container] = []
 
@@ -190,18 +211,18 @@ def _containers(ctx: FileContext) -> list[Container]:
         )
 
     for node in ctx.tree.body:
-        for target in _assign_parts(node)[0]:
+        for target in _targets_and_value(node)[0]:
             if isinstance(target, ast.Name):
                 add(node, target.id, f"{ctx.module}.{target.id}", "module", "")
     for cls in ctx.nodes(ast.ClassDef):
         qual = ctx.symbol_for(cls)
         for node in cls.body:
-            for target in _assign_parts(node)[0]:
+            for target in _targets_and_value(node)[0]:
                 if isinstance(target, ast.Name):
                     add(node, target.id, f"{qual}.{target.id}", "class", qual)
             if isinstance(node, FUNCTION_DEFS) and node.name == "__init__":
                 for stmt in ast.walk(node):
-                    for target in _assign_parts(stmt)[0]:
+                    for target in _targets_and_value(stmt)[0]:
                         if _is_self_attr(target):
                             name = target.attr  # type: ignore[attr-defined]
                             add(stmt, name, f"{qual}.{name}", "instance", qual)
@@ -247,23 +268,26 @@ class _Scope:
         self.func = func
         self.owner = owner
         self.qual = ctx.symbol_for(func)
-        self.globals: set[str] = set()
-        self.locals: set[str] = set()
-        self.params: dict[str, str] = {}
-        self.params_all: set[str] = set()
-        args = func.args  # type: ignore[attr-defined]
-        for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
-            if arg is not None:
-                self.locals.add(arg.arg)
-                self.params_all.add(arg.arg)
-                if arg.annotation is not None:
-                    self.params[arg.arg] = ast.unparse(arg.annotation)
-        for node in own_nodes(func, ctx):
-            if isinstance(node, (ast.Global, ast.Nonlocal)):
-                self.globals.update(node.names)
-            elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-                self.locals.add(node.id)
-        self.locals -= self.globals
+        self.globals, self.locals, self.params_all = _bindings(ctx, func)
+        self._params: dict[str, str] | None = None
+
+    @property
+    def params(self) -> dict[str, str]:
+        """Parameter name -> its annotation as written (unparsed on first use)."""
+        if self._params is None:
+            args = self.func.args  # type: ignore[attr-defined]
+            self._params = {
+                arg.arg: ast.unparse(arg.annotation)
+                for arg in [
+                    *args.posonlyargs,
+                    *args.args,
+                    *args.kwonlyargs,
+                    args.vararg,
+                    args.kwarg,
+                ]
+                if arg is not None and arg.annotation is not None
+            }
+        return self._params
 
     def key(self, expr: ast.AST) -> str | None:
         ctx = self.ctx
@@ -287,6 +311,35 @@ class _Scope:
                 return f"{ctx.module}.{name}"
             return name if head else None
         return None
+
+
+def _bindings(ctx: FileContext, func: ast.AST) -> tuple[set[str], set[str], set[str]]:
+    """`(globals, locals, parameters)` of `func`: names declared `global`/`nonlocal`, names
+    bound in its body or as parameters (less the globals), and its parameters. Shared by the
+    analyses of the file that resolve names in the same function (read-only sets)."""
+    table: dict[int, tuple[set[str], set[str], set[str]]] = ctx.memo("mem.bindings", dict)
+    found = table.get(id(func))
+    if found is not None:
+        return found
+    declared: set[str] = set()
+    bound: set[str] = set()
+    params: set[str] = set()
+    args = func.args  # type: ignore[attr-defined]
+    for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
+        if arg is not None:
+            bound.add(arg.arg)
+            params.add(arg.arg)
+    Name, Store, Del, Global, Nonlocal = ast.Name, ast.Store, ast.Del, ast.Global, ast.Nonlocal
+    for node in own_nodes(func, ctx):
+        kind = type(node)
+        if kind is Name:
+            if type(node.ctx) in (Store, Del):  # type: ignore[attr-defined]
+                bound.add(node.id)  # type: ignore[attr-defined]
+        elif kind is Global or kind is Nonlocal:
+            declared.update(node.names)  # type: ignore[attr-defined]
+    bound -= declared
+    table[id(func)] = found = (declared, bound, params)
+    return found
 
 
 def _value_kind(ctx: FileContext, value: ast.AST | None, scope: _Scope) -> str:
@@ -466,7 +519,7 @@ def _singletons(ctx: FileContext) -> list[str]:
                 found.append(name if root.id in ctx.imports else f"{ctx.module}.{name}")
 
     for node in ctx.tree.body:
-        add(_assign_parts(node)[1])
+        add(_targets_and_value(node)[1])
     for func in ctx.nodes(*FUNCTION_DEFS):
         declared = {n for g in own_nodes(func, ctx) if isinstance(g, ast.Global) for n in g.names}
         cached = any(
@@ -475,14 +528,16 @@ def _singletons(ctx: FileContext) -> list[str]:
             for d in func.decorator_list
         )
         for node in own_nodes(func, ctx):
-            targets, value, _ = _assign_parts(node)
-            for target in targets:
-                singleton = isinstance(target, ast.Name) and target.id in declared
-                on_state = isinstance(target, ast.Attribute) and ".state." in ast.unparse(target)
-                if singleton or on_state:
-                    add(value)
-            if cached and isinstance(node, ast.Return):
-                add(node.value)
+            kind = type(node)
+            if kind is ast.Assign or kind is ast.AnnAssign:
+                targets, value = _targets_and_value(node)
+                for target in targets:
+                    singleton = isinstance(target, ast.Name) and target.id in declared
+                    on_state = isinstance(target, ast.Attribute) and _on_state(target)
+                    if singleton or on_state:
+                        add(value)
+            elif cached and kind is ast.Return:
+                add(node.value)  # type: ignore[attr-defined]
     return found
 
 
@@ -542,7 +597,7 @@ def _objects(ctx: FileContext) -> list[str]:
     container (those are MEM001's)."""
     found: list[str] = []
     for node in ctx.tree.body:
-        targets, value, _ = _assign_parts(node)
+        targets, value = _targets_and_value(node)
         if isinstance(value, ast.Call) and container_kind(ctx, value) is None:
             found.extend(f"{ctx.module}.{t.id}" for t in targets if isinstance(t, ast.Name))
     return found
