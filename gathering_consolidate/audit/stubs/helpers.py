@@ -620,10 +620,18 @@ class StatusWrite:
     how: str
 
 
+#: The node types `status_writes` looks at (parsed trees hold no subclasses of them).
+_STATUS_NODES = frozenset(
+    {ast.Assign, ast.AnnAssign, ast.keyword, ast.Dict, ast.Constant, ast.Call, ast.Return}
+)
+
+
 def status_writes(ctx: FileContext, func: ast.AST) -> list[StatusWrite]:
     """Places in `func` that record a terminal status or report success."""
     found: list[StatusWrite] = []
     for node in own_nodes(func, ctx):
+        if type(node) not in _STATUS_NODES:  # most nodes (names, attributes): at once
+            continue
         if isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             value = terminal_value(node.value)
@@ -642,7 +650,9 @@ def status_writes(ctx: FileContext, func: ast.AST) -> list[StatusWrite]:
                 if value and _status_key(_string(key)):
                     found.append(StatusWrite(value, item.lineno, "mapping"))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            match = _SQL_STATUS.search(node.value)
+            # `=` and a quote are in every match: most strings are done without the search.
+            text = node.value
+            match = _SQL_STATUS.search(text) if "=" in text and "'" in text else None
             if match:
                 found.append(StatusWrite(match.group(1).lower(), node.lineno, "sql"))
         elif isinstance(node, ast.Call):
@@ -741,10 +751,10 @@ def call_edges(ctx: FileContext) -> tuple[list[str], dict[str, list[str]]]:
             owner = _enclosing_class(ctx, func)
             targets: list[str] = []
             for node in own_nodes(func, ctx):
-                refs: list[ast.AST] = []
-                if isinstance(node, ast.Call):
-                    refs.append(node.func)
-                    refs.extend(a for a in node.args if isinstance(a, (ast.Name, ast.Attribute)))
+                if type(node) is not ast.Call:
+                    continue
+                refs: list[ast.AST] = [node.func]
+                refs.extend(a for a in node.args if isinstance(a, (ast.Name, ast.Attribute)))  # type: ignore[attr-defined]
                 for ref in refs:
                     target = _resolve(ctx, ref, owner, module_defs)
                     if target:

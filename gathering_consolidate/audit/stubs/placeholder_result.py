@@ -188,7 +188,7 @@ def placeholders(ctx: FileContext, func: ast.AST) -> list[str]:
     """`key: value` for every placeholder in what `func` returns, when one is decisive (an
     example-domain URL, an invented identity default, an empty reference interpolated into the
     result) or two weaker ones agree (empty link values, invented link defaults)."""
-    empty_locals = _empty_locals(ctx, func)
+    empty_locals: set[str] | None = None  # computed when a returned f-string needs it
     found: list[tuple[str, bool]] = []
     for ret in own_nodes(func, ctx):
         if not isinstance(ret, ast.Return) or ret.value is None:
@@ -201,12 +201,11 @@ def placeholders(ctx: FileContext, func: ast.AST) -> list[str]:
                 for keyword in node.keywords:
                     if keyword.arg:
                         found.extend(_judge(keyword.arg, keyword.value))
-            elif (
-                isinstance(node, ast.FormattedValue)
-                and isinstance(node.value, ast.Name)
-                and node.value.id in empty_locals
-            ):
-                found.append((f"{node.value.id}: ''", True))
+            elif isinstance(node, ast.FormattedValue) and isinstance(node.value, ast.Name):
+                if empty_locals is None:
+                    empty_locals = _empty_locals(ctx, func)
+                if node.value.id in empty_locals:
+                    found.append((f"{node.value.id}: ''", True))
     unique = dict.fromkeys(found)
     strong = any(decisive for _text, decisive in unique)
     return [text for text, _ in unique] if strong or len(unique) > 1 else []
