@@ -198,6 +198,92 @@ def _rebuild(cls: type, names: tuple[str, ...], values: tuple[Any, ...]) -> obje
     return build(*values)
 
 
+# -- sealed entries ----------------------------------------------------------------------------
+class Sealed:
+    """One authenticated cache file of a project: `MAGIC + HMAC(key, label + payload) + payload`.
+
+    `name` is the entry's file name; the label binds the MAC to the resolved project root and
+    that name, so an entry copied over another one (of this project or another) is a miss.
+    The file is in the project's folder of the user cache, or in `config.cache_dir` (`folder`:
+    the user cache folder or that one); without a `config`, in the user cache folder itself.
+    `key` is None when no trustworthy key exists: nothing is then read or written."""
+
+    def __init__(self, config: Config | None, name: str):
+        base = user_cache_dir()
+        self.key = _key_for(str(base))
+        root = "" if config is None else str(config.root.resolve())
+        self.in_tree = False
+        if config is None:  # not a project's: in the user cache folder itself
+            self.write_root = self.folder = base
+            self.path = base / name
+        elif config.cache_dir is None:
+            project = hashlib.sha256(f"{root}|{__version__}".encode()).hexdigest()[:16]
+            self.write_root = self.folder = base
+            self.path = base / project / name
+        else:  # the project's own folder (inside it: checked by config.py) or, from the API, any
+            folder = Path(config.cache_dir)
+            self.in_tree = not folder.is_absolute()
+            self.write_root = config.root if self.in_tree else folder
+            self.folder = config.root / folder
+            self.path = self.folder / name
+        self._label = f"{root}\0{name}\0".encode()
+
+    def _mac(self, payload: bytes | memoryview) -> bytes:
+        assert self.key is not None
+        digest = hmac.new(self.key, self._label, hashlib.sha256)
+        digest.update(payload)
+        return digest.digest()
+
+    def read(self) -> memoryview | None:
+        """The authenticated payload, or None (missing, a symlink, not ours, damaged)."""
+        if self.key is None:
+            return None
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as fh:
+                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                    return None
+                blob = fh.read()
+        except OSError:  # missing, a symlink, unreadable: a miss
+            return None
+        header = len(_MAGIC) + _MAC_SIZE
+        if len(blob) <= header or not blob.startswith(_MAGIC):
+            return None
+        payload = memoryview(blob)[header:]
+        if not hmac.compare_digest(blob[len(_MAGIC) : header], self._mac(payload)):
+            return None  # not written by this user's key for this project and entry
+        return payload
+
+    def load(self) -> Any:
+        """The unpickled payload, or None: only an authenticated payload is ever unpickled."""
+        payload = self.read()
+        if payload is None:
+            return None
+        try:
+            return pickle.loads(payload)
+        # consolidate: ignore[EXC001] an authenticated entry of an older layout is a miss
+        except Exception:
+            return None
+
+    def write(self, payload: bytes) -> None:
+        """Write the entry atomically; never raises (an unwritable cache is only slower)."""
+        if self.key is None:
+            return
+        try:
+            if not self.in_tree:  # the user cache folder or a folder the API caller chose
+                self.write_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            ignore = self.path.parent / ".gitignore"
+            if self.in_tree and not ignore.is_symlink() and not ignore.exists():
+                write_atomic(ignore, _GITIGNORE, root=self.write_root)
+            if self.path.is_symlink():  # planted: remove the link (never its target), then write
+                self.path.unlink()
+            write_atomic(
+                self.path, _MAGIC + self._mac(payload) + payload, root=self.write_root, mode=0o600
+            )
+        except OSError:
+            pass  # a read-only or hostile cache folder: the audit still runs, just uncached
+
+
 # -- the cache ---------------------------------------------------------------------------------
 class AuditCache:
     """One authenticated entry per (project, tool version, configuration, rule set):
@@ -213,73 +299,23 @@ class AuditCache:
         self.dirty = False
         if not enabled:
             return
-        base = user_cache_dir()
-        key = _key_for(str(base))
-        if key is None:
-            self.enabled = False
-            return
-        self._key = key
-        root = str(config.root.resolve())
         entry = hashlib.sha256(
             f"{__version__}|{_FORMAT}|{tool_digest()}|{config.fingerprint()}|"
             f"{','.join(sorted(rules))}".encode()
         ).hexdigest()[:16]
-        self._in_tree = False
-        if config.cache_dir is None:
-            project = hashlib.sha256(f"{root}|{__version__}".encode()).hexdigest()[:16]
-            self._write_root = base
-            self.path = base / project / f"audit-{entry}.pickle"
-        else:  # the project's own folder (inside it: checked by config.py) or, from the API, any
-            folder = Path(config.cache_dir)
-            self._in_tree = not folder.is_absolute()
-            self._write_root = config.root if self._in_tree else folder
-            self.path = config.root / folder / f"audit-{entry}.pickle"
-        self._label = f"{root}\0{entry}\0".encode()
-        self._load()
-
-    def _mac(self, payload: bytes | memoryview) -> bytes:
-        digest = hmac.new(self._key, self._label, hashlib.sha256)
-        digest.update(payload)
-        return digest.digest()
-
-    def _load(self) -> None:
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            with os.fdopen(fd, "rb") as fh:
-                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                    return
-                blob = fh.read()
-        except OSError:  # missing, a symlink, unreadable: a miss
+        self._entry = Sealed(config, f"audit-{entry}.pickle")
+        if self._entry.key is None:
+            self.enabled = False
             return
-        header = len(_MAGIC) + _MAC_SIZE
-        if len(blob) <= header or not blob.startswith(_MAGIC):
-            return
-        payload = memoryview(blob)[header:]
-        if not hmac.compare_digest(blob[len(_MAGIC) : header], self._mac(payload)):
-            return  # not written by this user's key for this project and entry: never unpickled
-        try:
-            files, project = pickle.loads(payload)
-        # consolidate: ignore[EXC001] an authenticated entry of an older layout is a miss
-        except Exception:
-            return
-        if isinstance(files, dict) and isinstance(project, dict):
-            self.files, self.project = files, project
+        self.path = self._entry.path
+        loaded = self._entry.load()
+        if isinstance(loaded, tuple) and len(loaded) == 2:
+            files, project = loaded
+            if isinstance(files, dict) and isinstance(project, dict):
+                self.files, self.project = files, project
 
     def save(self) -> None:
         if not (self.enabled and self.dirty):
             return
         files = {path: (d, r.for_cache()) for path, (d, r) in self.files.items()}
-        payload = pickle_fast((files, self.project))
-        try:
-            if not self._in_tree:  # the user cache folder or a folder the API caller chose
-                self._write_root.mkdir(mode=0o700, parents=True, exist_ok=True)
-            ignore = self.path.parent / ".gitignore"
-            if self._in_tree and not ignore.is_symlink() and not ignore.exists():
-                write_atomic(ignore, _GITIGNORE, root=self._write_root)
-            if self.path.is_symlink():  # planted: remove the link (never its target), then write
-                self.path.unlink()
-            write_atomic(
-                self.path, _MAGIC + self._mac(payload) + payload, root=self._write_root, mode=0o600
-            )
-        except OSError:
-            pass  # a read-only or hostile cache folder: the audit still runs, just uncached
+        self._entry.write(pickle_fast((files, self.project)))

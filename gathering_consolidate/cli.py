@@ -235,15 +235,16 @@ class _AuditOptions:
 
 
 def _load_project_config(path: Path, options: _AuditOptions):
-    from .audit import known_options, registry
     from .config import load_config
+    from .runcache import rule_catalogue
 
+    rules, known = rule_catalogue(cache=not options.no_cache)
     return load_config(
         path,
         select=_split(options.select),
         ignore=_split(options.ignore) or (),
-        known_rules=[c.id for c in registry()],
-        known_options=known_options(),
+        known_rules=rules,
+        known_options=known,
     )
 
 

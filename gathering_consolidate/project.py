@@ -465,26 +465,40 @@ def audit(
     on_total: Callable[[int], None] | None = None,
 ) -> AuditResult:
     """Audit every Python file under `target`. Raises `ConfigError` on a bad configuration and
-    `FileNotFoundError` when `target` does not exist; everything file-level is in the result."""
+    `FileNotFoundError` when `target` does not exist; everything file-level is in the result.
+    With `cache`, a run none of whose inputs changed is the last run's result (runcache.py),
+    found without importing the checks."""
     target_path = Path(target)
     if not target_path.exists() and not target_path.is_symlink():
         raise FileNotFoundError(f"{target}: no such file or directory")
-    checks = registry()
     if config is None:
         config = load_config(
             target_path,
             select=select,
             ignore=ignore,
-            known_rules=[c.id for c in checks],
+            known_rules=[c.id for c in registry()],
             known_options=known_options(),
         )
     sources = [
         read(rel, full, config.max_file_size, config.root)
         for rel, full in discover(target_path, config)
     ]
-    return audit_sources(
-        sources, config, checks, cache=cache, jobs=jobs, progress=progress, on_total=on_total
+    run = None
+    if cache:
+        from .runcache import RunCache
+
+        run = RunCache(config, sources)
+        replay = run.lookup()
+        if replay is not None:
+            if on_total:
+                on_total(0)
+            return replay
+    result = audit_sources(
+        sources, config, cache=cache, jobs=jobs, progress=progress, on_total=on_total
     )
+    if run is not None:
+        run.save(result)
+    return result
 
 
 def audit_sources(

@@ -119,7 +119,8 @@ def test_a_planted_pickle_runs_nothing_through_the_cli(tmp_path: Path, cache_hom
     assert len(entries) == 1
     header = entries[0].read_bytes()[:40]
     for planted in (_malicious(marker), header + _malicious(marker)):  # raw, and with a fake MAC
-        entries[0].write_bytes(planted)
+        for entry in (*entries, *_run_entries(cache_home)):
+            entry.write_bytes(planted)
         again = subprocess.run(
             [str(CLI), "audit", str(tree), "-q"],
             env=env,
@@ -155,6 +156,7 @@ def test_a_damaged_entry_is_a_miss_and_is_overwritten(tmp_path: Path, cache_home
     root = _project(tmp_path)
     cold = audit(root)
     (entry,) = _entries(cache_home)
+    _without_run_entries(cache_home)
     damage(entry)
     missed = audit(root)
     assert missed.cache_hits == 0
@@ -174,6 +176,7 @@ def test_an_entry_of_another_project_is_a_miss(tmp_path: Path, cache_home: Path)
         for root in (first, second)
     )
     shutil.copyfile(mine, theirs)
+    _without_run_entries(cache_home)
     result = audit(second)
     assert result.cache_hits == 0
     assert result.findings == ()
@@ -229,6 +232,7 @@ def test_a_symlink_planted_at_the_entry_is_not_followed(tmp_path: Path, cache_ho
     victim.write_text("precious")
     entry.unlink()
     entry.symlink_to(victim)
+    _without_run_entries(cache_home)
     assert audit(root).cache_hits == 0
     assert victim.read_text() == "precious"
     assert not entry.is_symlink()  # replaced by a real entry
@@ -269,7 +273,8 @@ def test_a_cache_dir_inside_the_project_is_used_and_authenticated(tmp_path: Path
     assert (cache_home / "hmac.key").exists()  # the key is never in the tree
     assert not list(root.rglob("hmac.key"))
     marker = tmp_path / "pwned"
-    entry.write_bytes(_malicious(marker))
+    for planted in (entry, *(root / ".gathering_consolidate_cache").glob("run-*.pickle")):
+        planted.write_bytes(_malicious(marker))
     assert audit(root).cache_hits == 0
     assert not marker.exists()
 
@@ -312,3 +317,217 @@ def test_an_absolute_cache_dir_from_the_api_is_used(tmp_path: Path, cache_home: 
     assert audit_sources(sources, config, registry(), cache=True).cache_hits == 1
     assert len(list((tmp_path / "chosen" / "cache").glob("audit-*.pickle"))) == 1
     assert _entries(cache_home) == []
+
+
+# -- the run cache -----------------------------------------------------------------------------
+def _run_entries(home: Path) -> list[Path]:
+    return sorted(home.glob("*/run-*.pickle"))
+
+
+def _without_run_entries(home: Path) -> None:
+    """Remove the run entries: what is tested is then the per-file entry alone."""
+    for entry in _run_entries(home):
+        entry.unlink()
+
+
+@pytest.fixture
+def full_runs(monkeypatch) -> list[int]:
+    """Counts the audits that ran the checks (the run cache missed)."""
+    from gathering_consolidate import project
+
+    calls: list[int] = []
+    real = project.audit_sources
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(project, "audit_sources", counted)
+    return calls
+
+
+def _same(first, second) -> bool:
+    from dataclasses import replace
+
+    return replace(first, cache_hits=0) == replace(second, cache_hits=0)
+
+
+def test_an_unchanged_run_is_replayed_without_running_the_checks(
+    tmp_path: Path, cache_home: Path, full_runs: list[int]
+):
+    root = _project(tmp_path, {"a.py": NAIVE, "pkg/b.py": NAIVE, "bad.py": "def (:\n"})
+    cold = audit(root)
+    warm = audit(root)
+    assert len(full_runs) == 1
+    assert len(_run_entries(cache_home)) == 1
+    assert _same(warm, cold) and warm.findings and warm.failed_files
+    assert warm.cache_hits == 2  # what the per-file cache serves: the two files that parse
+    assert _same(warm, audit(root, cache=False))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda root: (root / "a.py").write_text(NAIVE + "x = 1\n"), id="changed"),
+        pytest.param(lambda root: (root / "c.py").write_text(NAIVE), id="added"),
+        pytest.param(lambda root: (root / "pkg" / "b.py").unlink(), id="removed"),
+        pytest.param(
+            lambda root: (root / "pyproject.toml").write_text(
+                '[project]\nname = "p"\nversion = "0"\n\n'
+                '[tool.gathering-consolidate]\nignore = ["DTZ003"]\n'
+            ),
+            id="config",
+        ),
+        pytest.param(
+            lambda root: (root / "pyproject.toml").write_text(
+                '[project]\nname = "p"\nversion = "0"\nrequires-python = ">=3.12"\n'
+            ),
+            id="requires-python",
+        ),
+        pytest.param(
+            lambda root: (root / "schema.sql").write_text("CREATE TABLE users (id SERIAL);\n"),
+            id="schema-file-added",
+        ),
+        pytest.param(
+            lambda root: (root / "rules" / "sql_allowlist.toml").write_text("# reviewed\n"),
+            id="allowlist-changed",
+        ),
+    ],
+)
+def test_a_changed_input_is_a_miss(tmp_path: Path, cache_home: Path, full_runs: list[int], change):
+    root = _project(tmp_path)
+    (root / "rules").mkdir()
+    (root / "rules" / "sql_allowlist.toml").write_text("")
+    audit(root)
+    audit(root)
+    assert len(full_runs) == 1
+    change(root)
+    after = audit(root)
+    assert len(full_runs) == 2
+    audit(root)
+    assert len(full_runs) == 2  # the new run is kept in turn
+    assert _same(after, audit(root, cache=False))
+
+
+def test_a_changed_schema_file_is_a_miss(tmp_path: Path, cache_home: Path, full_runs: list[int]):
+    """A file only a project check reads (AUT005's `*.sql`), changed in place: same size."""
+    code = "from uuid import uuid4\n\n\ndef create_user(name):\n"
+    code += '    return {"id": str(uuid4()), "name": name}\n'
+    root = _project(tmp_path, {"app/users.py": code})
+    (root / "db").mkdir()
+    schema = root / "db" / "schema.sql"
+    schema.write_text("CREATE TABLE users (id UUID PRIMARY KEY, name TEXT);\n")
+    clean = audit(root)
+    assert not [f for f in clean.findings if f.rule == "AUT005"]
+    schema.write_text("CREATE TABLE users (id SERIAL PRIMARY KEY, name TEXT);\n")
+    after = audit(root)
+    assert len(full_runs) == 2
+    assert [f for f in after.findings if f.rule == "AUT005"]
+
+
+def test_another_target_environment_is_a_miss(
+    tmp_path: Path, cache_home: Path, full_runs: list[int], monkeypatch
+):
+    from gathering_consolidate import libsource
+
+    root = _project(tmp_path)
+    env = tmp_path / "venv"
+    site = env / "lib" / "python3.11" / "site-packages"
+    meta = site / "dbkit-1.0.dist-info"
+    meta.mkdir(parents=True)
+    (env / "pyvenv.cfg").write_text("version_info = 3.11.7\n")
+    (meta / "METADATA").write_text("Name: dbkit\nVersion: 1.0\n")
+    (meta / "top_level.txt").write_text("dbkit\n")
+    monkeypatch.setenv("VIRTUAL_ENV", str(env))
+    libsource._source_for.cache_clear()
+    audit(root)
+    audit(root)
+    assert len(full_runs) == 1
+    (meta / "METADATA").write_text("Name: dbkit\nVersion: 1.1\n")  # upgraded
+    libsource._source_for.cache_clear()  # as a new process reads it
+    audit(root)
+    assert len(full_runs) == 2
+    monkeypatch.delenv("VIRTUAL_ENV")  # no environment at all
+    audit(root)
+    assert len(full_runs) == 3
+    libsource._source_for.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda p: _flip_byte(p, p.stat().st_size // 2), id="payload-byte-flipped"),
+        pytest.param(lambda p: _flip_byte(p, 10), id="mac-byte-flipped"),
+        pytest.param(lambda p: p.write_bytes(p.read_bytes()[:-7]), id="truncated"),
+    ],
+)
+def test_a_damaged_run_entry_is_a_miss(
+    tmp_path: Path, cache_home: Path, full_runs: list[int], damage
+):
+    root = _project(tmp_path)
+    cold = audit(root)
+    (entry,) = _run_entries(cache_home)
+    damage(entry)
+    again = audit(root)
+    assert len(full_runs) == 2
+    assert _same(again, cold)
+
+
+def test_a_planted_run_entry_runs_nothing(tmp_path: Path, cache_home: Path, full_runs):
+    root = _project(tmp_path)
+    audit(root)
+    (entry,) = _run_entries(cache_home)
+    marker = tmp_path / "pwned"
+    header = entry.read_bytes()[:40]
+    for planted in (_malicious(marker), header + _malicious(marker)):
+        entry.write_bytes(planted)
+        audit(root)
+        assert not marker.exists()
+    assert len(full_runs) == 3
+
+
+def test_a_run_entry_of_another_project_is_a_miss(tmp_path: Path, cache_home: Path, full_runs):
+    first = _project(tmp_path / "one")
+    second = _project(tmp_path / "two", {"a.py": "x = 1\n", "pkg/b.py": "y = 2\n"})
+    audit(first)
+    audit(second)
+    mine, theirs = (
+        next(e for e in _run_entries(cache_home) if e.parent.name == _folder_of(root))
+        for root in (first, second)
+    )
+    shutil.copyfile(mine, theirs)
+    assert audit(second).findings == ()
+    assert len(full_runs) == 3
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["-q"], [], ["-f", "json"], ["-f", "sarif"], ["-f", "github"]],
+    ids=["quiet", "text", "json", "sarif", "github"],
+)
+def test_a_replayed_run_prints_what_the_run_printed(tmp_path: Path, cache_home: Path, options):
+    """The same bytes and exit code from a run served by the per-file cache and from its replay."""
+    runner = CliRunner()
+    root = _project(tmp_path, {"a.py": NAIVE, "bad.py": "def (:\n"})
+    runner.invoke(app, ["audit", str(root), "-q"])
+    _without_run_entries(cache_home)
+    warm = runner.invoke(app, ["audit", str(root), *options])
+    assert _run_entries(cache_home)
+    replayed = runner.invoke(app, ["audit", str(root), *options])
+    assert warm.exit_code == replayed.exit_code == 1
+    assert warm.stdout == replayed.stdout
+    assert "DTZ" in replayed.stdout
+
+
+def test_the_rule_catalogue_is_kept_for_this_code_only(cache_home: Path, monkeypatch):
+    from gathering_consolidate import cache, runcache
+    from gathering_consolidate.audit import known_options
+
+    expected = tuple(c.id for c in registry())
+    assert runcache.rule_catalogue() == (expected, known_options())
+    assert (cache_home / "catalogue.pickle").exists()
+    assert runcache.rule_catalogue() == (expected, known_options())  # read back
+    monkeypatch.setattr(cache, "tool_digest", lambda: "another-version")
+    monkeypatch.setattr(runcache, "tool_digest", lambda: "another-version")
+    _flip_byte(cache_home / "catalogue.pickle", 50)  # damaged: rebuilt, not read
+    assert runcache.rule_catalogue() == (expected, known_options())
