@@ -29,7 +29,7 @@ from . import corpus_scoring as scoring
 MEASURED: dict[tuple[str, str, str], float | None] = {
     ("superagi", "EXC", "precision"): 1.0,
     ("superagi", "EXC", "recall"): 1.0,
-    ("superagi", "EXC", "tier_agreement"): 0.789,
+    ("superagi", "EXC", "tier_agreement"): 0.956,
     ("superagi", "EXC", "behaviour_agreement"): 0.973,
     ("superagi", "ASY", "precision"): 1.0,
     ("superagi", "ASY", "recall"): 1.0,
@@ -43,7 +43,7 @@ MEASURED: dict[tuple[str, str, str], float | None] = {
     ("superagi", "AUT", "recall"): 1.0,
     ("netflix-dispatch", "EXC", "precision"): 1.0,
     ("netflix-dispatch", "EXC", "recall"): 1.0,
-    ("netflix-dispatch", "EXC", "tier_agreement"): 0.919,
+    ("netflix-dispatch", "EXC", "tier_agreement"): 0.953,
     ("netflix-dispatch", "EXC", "behaviour_agreement"): 0.994,
     ("netflix-dispatch", "ASY", "precision"): 1.0,
     ("netflix-dispatch", "ASY", "recall"): 1.0,

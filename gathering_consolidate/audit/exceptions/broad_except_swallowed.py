@@ -206,6 +206,10 @@ class BroadExceptSwallowed(analysis.ExceptionCheck):
             logger = logging.getLogger(__name__)
 
             class Bus:
+                async def emit(self, handlers, event):
+                    for handler in handlers:
+                        await self._invoke(handler, event)
+
                 async def _invoke(self, handler, event):
                     try:
                         await handler(event)

@@ -75,7 +75,8 @@ class Site:
     guards: tuple[int, ...]
     hint: str = ""  # subscripts: "str" / "int" for a constant key; calls: "sql-read" /
     # "sql-write" / "sql" (not a constant) for a first argument that is a statement, "spawned"
-    # for a coroutine handed to a task (`create_task(f())`: what f raises stays in the task)
+    # for a coroutine handed to a task (`create_task(f())`: what f raises stays in the task),
+    # "key:NAME" for a call reading a setting by a constant upper-case name
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,7 @@ class FunctionFacts:
     ends: str | None = None  # "exit" / "raise": the body never returns normally
     entry: str | None = None  # "route GET /x" / "task": run by the framework, not by a caller
     line: int = 0
+    decorated: bool = False  # a decorator may hand it to a framework (a property, a listener)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +160,7 @@ def module_scope_key(module: str) -> str:
 # -- collection ----------------------------------------------------------------------------------
 class _Scope:
     __slots__ = (
+        "decorated",
         "ends",
         "entry",
         "function_names",
@@ -187,6 +190,7 @@ class _Scope:
         self.ends: str | None = None
         self.entry: str | None = None
         self.line = 0
+        self.decorated = False
 
     def bind(self, name: str, ref: Ref) -> None:
         """Flow-insensitive typing: the first informative value wins."""
@@ -262,6 +266,20 @@ def _segment(lines: list[str], node: ast.AST) -> str | None:
     chunk += lines[start : end - 1]
     chunk.append(lines[end - 1].encode()[:last].decode(errors="replace"))
     return "\n".join(chunk)
+
+
+_SETTING_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*\Z")
+
+
+def _setting_key(call: ast.Call) -> str:
+    """`key:NAME` for a call that reads a setting by a constant upper-case name
+    (`get_config("AWS_SECRET_ACCESS_KEY")`, `os.getenv("API_TOKEN")`): the tiers judge whether
+    the name says it is a secret."""
+    for arg in call.args[:2]:
+        value = arg.value if isinstance(arg, ast.Constant) else None
+        if isinstance(value, str) and 3 <= len(value) <= 80 and _SETTING_NAME.match(value):
+            return f"key:{value}"
+    return ""
 
 
 def _label(expr: ast.AST, depth: int = 0) -> str:
@@ -517,6 +535,7 @@ class _Collector:
         if returns is not None:
             inner.returns.append(returns)
         inner.entry = frameworks.entry_point(node.decorator_list)
+        inner.decorated = bool(node.decorator_list)
         inner.line = node.lineno
         self.scopes.append(inner)
         self.block(node.body, inner, ())
@@ -609,7 +628,11 @@ class _Collector:
                     # it raises does not come back here. It is an entry point of background work.
                     self.entries.append((self.ref(spawned.func, scope), scope))
                     self.spawned.add(id(spawned))
-                hint = "spawned" if id(current) in self.spawned else helpers.sql_kind(current)
+                hint = (
+                    "spawned"
+                    if id(current) in self.spawned
+                    else helpers.sql_kind(current) or _setting_key(current)
+                )
                 sites.append((*site, hint) if hint else site)
                 for handed in frameworks.handed_callables(current):
                     self.entries.append((self.ref(handed, scope), scope))
@@ -718,7 +741,7 @@ class _Collector:
                 (r for r in (self.final(x, scope) for x in scope.returns) if r is not None), None
             )
             functions[key] = FunctionFacts(
-                key, sites, tries, returns, scope.ends, scope.entry, scope.line
+                key, sites, tries, returns, scope.ends, scope.entry, scope.line, scope.decorated
             )
         classes = {
             c.qualname: ClassFacts(
