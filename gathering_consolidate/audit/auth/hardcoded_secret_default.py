@@ -228,6 +228,12 @@ class HardcodedSecretDefault(FileCheck):
             )
 
         found: list[Finding | None] = []
+        # A JWT call resolves through an import of `jwt`/`jose`: without one, none is looked up.
+        jwt_imported = any(
+            name == bound or name.startswith(bound + ".")
+            for bound in ctx.imports.values()
+            for name in _JWT_CALLS
+        )
         for call in ctx.nodes(ast.Call):
             key = config_key(ctx, call)
             if key and is_secret_name(key) and is_nonempty_str(env_default(call)):
@@ -236,17 +242,17 @@ class HardcodedSecretDefault(FileCheck):
             for keyword in call.keywords:
                 if _hardcoded(keyword.arg, keyword.value):
                     found.append(report(call, keyword.arg or "", "argument"))
-            name = imported_name(ctx, call.func)
-            if name in {"jwt.encode", "jwt.decode", "jose.jwt.encode", "jose.jwt.decode"}:
+            name = imported_name(ctx, call.func) if jwt_imported else ""
+            if name in _JWT_CALLS:
                 key_arg = call.args[1] if len(call.args) > 1 else None
                 key_arg = key_arg or next((k.value for k in call.keywords if k.arg == "key"), None)
                 if is_nonempty_str(key_arg):
                     found.append(report(call, f"{name} key", "argument"))
         for node in ctx.nodes(ast.Assign, ast.AnnAssign):
-            if _in_enum(ctx, node):
+            value = _field_default(node.value)
+            if not is_nonempty_str(value) or _in_enum(ctx, node):  # the cheaper test first
                 continue
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            value = _field_default(node.value)
             for target in targets:
                 name = target.id if isinstance(target, ast.Name) else getattr(target, "attr", None)
                 if _hardcoded(name, value):
@@ -257,9 +263,12 @@ class HardcodedSecretDefault(FileCheck):
 def _hardcoded(name: str | None, value: ast.AST | None) -> bool:
     """A literal given to a secret-named target that looks like a value, not a sentinel, mask,
     enum member (`apiKey = "apiKey"`) or key name (`password="passwd"` in a mapping of names)."""
-    strength = secret_strength(name)
-    if not strength or not is_nonempty_str(value):
+    if not is_nonempty_str(value):  # before the name's words: most values are not literals
         return False
+    strength = secret_strength(name)
+    if not strength:
+        return False
+    assert value is not None
     text = value.value if isinstance(value, ast.Constant) else ast.unparse(value)
     text = text.decode("latin-1") if isinstance(text, bytes) else str(text)
     if normalise(text) == normalise(name or "") or len(set(text)) == 1:
@@ -271,6 +280,9 @@ def _hardcoded(name: str | None, value: ast.AST | None) -> bool:
     if _outbound(name or "") and not looks_random(text):
         return False
     return strength == STRONG or looks_like_credential(text)
+
+
+_JWT_CALLS = frozenset({"jwt.encode", "jwt.decode", "jose.jwt.encode", "jose.jwt.decode"})
 
 
 def _outbound(name: str) -> bool:
