@@ -22,7 +22,6 @@ from rich.markup import escape
 from .commands.support import EXIT_ERROR
 from .commands.support import fail as _fail
 from .commands.support import sigterm_exits as _sigterm_exits
-from .config import ConfigError
 from .version import __version__
 
 app = typer.Typer(
@@ -182,6 +181,8 @@ def audit(
     ] = False,
 ) -> None:
     """Audit a project: read-only, prints findings; exit 0 clean, 1 findings, 2 error."""
+    from .config import ConfigError
+
     targets = list(paths or [Path(".")])
     if not changed and len(targets) > 1:
         raise _fail(f"one PATH expected, got {len(targets)} (several files only with --changed)")
@@ -592,6 +593,7 @@ def migrate(
         codemod_registry,
         plan_migration,
     )
+    from .config import ConfigError
 
     plan_migration = _with_python(plan_migration, python)
     registry = codemod_registry()
@@ -726,6 +728,7 @@ def sql_approve(
 ) -> None:
     """Approve a reviewed dynamic SQL site: it becomes SQL003 (informational) while its SQL is
     unchanged. Exit 0 approved (or already approved), 2 error."""
+    from .config import ConfigError
     from .sql.allowlist import ApproveError, approve
 
     try:
@@ -750,6 +753,7 @@ def sql_sites(
 ) -> None:
     """List every dynamic SQL site that reaches a sink, safe ones included: location, sink,
     slots (expression, kind, origin) and verdict. A report, not a gate: exit 0, 2 error."""
+    from .config import ConfigError
     from .report import sql_sites as sites_report
     from .sql.listing import list_sites
 
@@ -792,11 +796,11 @@ def _first_interrupt(signum: int, frame: object) -> None:
 
 
 def _app_for(argv: list[str]) -> typer.Typer:
-    """The app to run: for `audit`, one that holds only that command. Typer inspects the
-    signature of every command when it builds the command line (string annotations evaluated,
-    ~50 commands); the pre-commit hook runs `audit` on every commit and need not pay for the
-    others."""
-    if argv[:1] != ["audit"]:
+    """The app to run: for `audit` (and a bare `--version`), one that holds only that command.
+    Typer inspects the signature of every command when it builds the command line (string
+    annotations evaluated, ~50 commands); the pre-commit hook runs `audit` on every commit and
+    need not pay for the others."""
+    if argv[:1] != ["audit"] and argv != ["--version"]:
         return app
     single = typer.Typer(
         name=app.info.name,
