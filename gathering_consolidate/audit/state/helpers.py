@@ -415,6 +415,8 @@ def _function_uses(ctx: FileContext, func: ast.AST, decorators: set[str], found:
             found.append(Use(key, op, scope.qual, how, node.lineno, value))
 
     for node in own_nodes(func, ctx):
+        if type(node) not in _USE_NODES:  # most nodes (names, constants): at once
+            continue
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             method, receiver = node.func.attr, node.func.value
             nested = isinstance(receiver, ast.Subscript)
@@ -440,6 +442,10 @@ def _function_uses(ctx: FileContext, func: ast.AST, decorators: set[str], found:
                 if isinstance(target, ast.Subscript):
                     op = "truncate" if isinstance(target.slice, ast.Slice) else "remove"
                     use(target.value, op, "del [...]", node)
+
+
+#: The node types `_function_uses` looks at (parsed trees hold no subclasses of them).
+_USE_NODES = frozenset({ast.Call, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Delete})
 
 
 def _fixed(key: ast.AST) -> bool:
@@ -575,7 +581,7 @@ def _configuration_hooks(ctx: FileContext) -> list[str]:
 
     found: list[str] = []
     for call in ctx.nodes(ast.Call):
-        if (ctx.qualified_name(call.func) or "") in _LISTEN and event_of(call):
+        if event_of(call) and (ctx.qualified_name(call.func) or "") in _LISTEN:
             fn = call.args[2] if len(call.args) > 2 else None
             if isinstance(fn, ast.Name):
                 found.append(ctx.imports.get(fn.id) or f"{ctx.module}.{fn.id}")
@@ -585,8 +591,8 @@ def _configuration_hooks(ctx: FileContext) -> list[str]:
         for decorator in func.decorator_list:
             if (
                 isinstance(decorator, ast.Call)
-                and (ctx.qualified_name(decorator.func) or "") in _LISTENS_FOR
                 and event_of(decorator)
+                and (ctx.qualified_name(decorator.func) or "") in _LISTENS_FOR
             ):
                 found.append(ctx.symbol_for(func))
     return found
@@ -611,6 +617,9 @@ def _registrations_and_calls(ctx: FileContext) -> tuple[list[Registration], list
         scope = _Scope(ctx, func, None)
         qual = scope.qual
         for node in own_nodes(func, ctx):
+            kind = type(node)
+            if kind is not ast.Call and kind not in FUNCTION_DEFS:
+                continue
             if isinstance(node, FUNCTION_DEFS):  # a nested def registered with `@obj.on(...)`
                 for decorator in node.decorator_list:
                     registrations.extend(_registration(scope, decorator, decorator.lineno))
