@@ -60,17 +60,48 @@ class Cacheable(Protocol):
 def tool_digest() -> str:
     """A digest of this tool's own code and default rule data: any change to either (a new
     check, a changed fact layout, an edited catalogue) starts a new cache entry, so a cached
-    result is always one this very code would produce."""
-    digest = hashlib.sha256()
+    result is always one this very code would produce.
+
+    Reading every file costs more than the rest of a cached run's bookkeeping, so the digest is
+    kept (a `Sealed` entry of the user cache folder) with the files' status: path, size, inode,
+    modification and change times. Any write to a file changes its change time, which no one
+    can set back; a file whose status differs in any way is read again."""
     package = Path(__file__).resolve().parent
-    sources = sorted(package.rglob("*.py")) + sorted(rules_dir().rglob("*.toml"))
+    sources = _files(package, ".py") + _files(rules_dir(), ".toml")
+    stamps = hashlib.sha256()
+    for path in sources:
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        stamps.update(
+            f"{path}\0{info.st_size}\0{info.st_ino}\0{info.st_mtime_ns}\0{info.st_ctime_ns}\0".encode()
+        )
+    stamp = stamps.hexdigest()
+    memo = Sealed(None, "tool-digest.pickle")
+    kept = memo.load()
+    if isinstance(kept, tuple) and len(kept) == 2 and kept[0] == stamp:
+        return str(kept[1])
+    digest = hashlib.sha256()
     for path in sources:
         try:
             data = path.read_bytes()
         except OSError:
             continue
         digest.update(path.name.encode() + b"\0" + data + b"\0")
-    return digest.hexdigest()[:16]
+    result = digest.hexdigest()[:16]
+    memo.write(pickle.dumps((stamp, result)))
+    return result
+
+
+def _files(folder: Path, suffix: str) -> list[Path]:
+    """Every file named `*suffix` under `folder`, sorted (neither symlinked folders nor
+    `__pycache__`, which holds no source, are entered)."""
+    found = []
+    for parent, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if name != "__pycache__"]
+        found += [os.path.join(parent, name) for name in names if name.endswith(suffix)]
+    return [Path(path) for path in sorted(found)]
 
 
 _MAGIC = b"GCCACHE\x04"

@@ -531,3 +531,36 @@ def test_the_rule_catalogue_is_kept_for_this_code_only(cache_home: Path, monkeyp
     monkeypatch.setattr(runcache, "tool_digest", lambda: "another-version")
     _flip_byte(cache_home / "catalogue.pickle", 50)  # damaged: rebuilt, not read
     assert runcache.rule_catalogue() == (expected, known_options())
+
+
+def test_the_tool_digest_is_kept_while_no_tool_file_changes(
+    tmp_path: Path, cache_home: Path, monkeypatch
+):
+    from gathering_consolidate import cache
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "tiers.toml").write_text("x = 1\n")
+    monkeypatch.setattr(cache, "rules_dir", lambda: rules)
+    try:
+        cache.tool_digest.cache_clear()
+        first = cache.tool_digest()
+        assert (cache_home / "tool-digest.pickle").exists()
+        cache.tool_digest.cache_clear()
+        monkeypatch.setattr(Path, "read_bytes", _no_read)
+        assert cache.tool_digest() == first  # from the kept entry: no file read
+        monkeypatch.undo()
+        monkeypatch.setattr(cache, "rules_dir", lambda: rules)
+        (rules / "tiers.toml").write_text("x = 2\n")  # same size, new content
+        cache.tool_digest.cache_clear()
+        edited = cache.tool_digest()
+        assert edited != first
+        (rules / "tiers.toml").write_text("x = 1\n")  # back to the first content
+        cache.tool_digest.cache_clear()
+        assert cache.tool_digest() == first
+    finally:
+        cache.tool_digest.cache_clear()
+
+
+def _no_read(self):
+    raise AssertionError(f"{self} read")

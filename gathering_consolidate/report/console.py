@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import Counter
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from ..audit import family_summaries
@@ -49,6 +48,8 @@ def render(result: AuditResult, console: Console, *, quiet: bool = False) -> Non
         for error in result.errors:
             console.print(Text(error, style="red"), soft_wrap=True, highlight=False)
         return
+    from rich.table import Table  # not for --quiet, the pre-commit hook's output
+
     if result.findings:
         console.print()
         table = Table(title="Findings by rule and tier", title_justify="left")
