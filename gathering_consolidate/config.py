@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-import difflib
 import fnmatch
 import functools
 import hashlib
@@ -451,11 +450,18 @@ def _inside_project(value: str, root: Path, where: str) -> Path:
     return resolved
 
 
+def _close_matches(word: str, candidates: list[str]) -> list[str]:
+    """The closest candidate, for a "did you mean" hint (difflib only when a key is wrong)."""
+    import difflib
+
+    return difflib.get_close_matches(word, candidates, n=1)
+
+
 def _reject_unknown(table: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
     allowed = sorted(allowed)
     for key in table:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
+            close = _close_matches(str(key), allowed)
             hint = (
                 f" (did you mean `{close[0]}`?)" if close else f" (allowed: {', '.join(allowed)})"
             )
@@ -474,7 +480,7 @@ def _check_selector(selector: str, rules: set[str] | None, where: str) -> None:
                 f"{where}: unknown rule family `{selector}` (known: {', '.join(families)})"
             )
     elif selector not in rules:
-        close = difflib.get_close_matches(selector, sorted(rules), n=1)
+        close = _close_matches(selector, sorted(rules))
         hint = f" (did you mean `{close[0]}`?)" if close else ""
         raise ConfigError(f"{where}: unknown rule `{selector}`{hint}")
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
-import csv
 import functools
 import hashlib
 import io
@@ -42,7 +41,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -348,6 +346,8 @@ def _top_level(meta: Path) -> list[str]:
     except OSError:
         return []
     tops: list[str] = []
+    import csv  # imported here: the scanner imports this module on every run
+
     for row in csv.reader(io.StringIO(text)):
         if not row or not row[0] or row[0].startswith(("..", "/")):
             continue
@@ -1516,6 +1516,8 @@ class LibrarySource:
         )
         try:
             os.makedirs(path.parent, mode=0o700, exist_ok=True)
+            import tempfile
+
             fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import pkgutil
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,6 +30,8 @@ __all__ = [
 
 def family_modules() -> list[str]:
     """The names of the family sub-packages (`gathering_consolidate.audit.<name>`)."""
+    import pkgutil
+
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg)
 
 
