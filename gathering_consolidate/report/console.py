@@ -25,15 +25,24 @@ _SEVERITY_STYLE = {
 
 def render(result: AuditResult, console: Console, *, quiet: bool = False) -> None:
     # One Text for all finding lines: rich's per-print overhead is the cost of a large report.
+    # Styles only where they are shown: without a colour system (a pipe, a file, NO_COLOR) rich
+    # prints no style at all, and rendering the styled pieces is most of a cached run's output.
+    styled = console.color_system is not None or console.record
     lines = Text()
     for finding in result.findings:
         loc = finding.location
+        tier = "" if finding.tier is None else f" [tier {finding.tier}]"
+        if not styled:
+            lines.append(
+                f"{loc.path}:{loc.line}:{loc.column + 1}: {finding.rule} {finding.message}{tier}\n"
+            )
+            continue
         lines.append(f"{loc.path}:{loc.line}:{loc.column + 1}", style="bold")
         lines.append(": ")
         lines.append(finding.rule, style=_SEVERITY_STYLE[finding.severity])
         lines.append(f" {finding.message}")
-        if finding.tier is not None:
-            lines.append(f" [tier {finding.tier}]", style="dim")
+        if tier:
+            lines.append(tier, style="dim")
         lines.append("\n")
     if result.findings:
         lines.rstrip()
