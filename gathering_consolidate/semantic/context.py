@@ -64,6 +64,7 @@ class ParsedModule:
         self._parents: dict[ast.AST, ast.AST] | None = None
         self._scopes: tuple[list[int], list[tuple[int, int, str]]] | None = None
         self._imports: dict[str, str] | None = None
+        self._qualified: dict[ast.AST, str | None] = {}
         self._memo: dict[str, Any] = {}
 
     # -- lookups -------------------------------------------------------------------------------
@@ -166,8 +167,14 @@ class ParsedModule:
     def qualified_name(self, expr: ast.AST) -> str | None:
         """Resolve a `Name`/`Attribute` chain through the file's imports:
         with `from datetime import datetime`, `datetime.utcnow` -> `datetime.datetime.utcnow`.
-        Names not bound by an import resolve to themselves (`foo.bar`); other shapes to None."""
-        return imports.qualify(expr, self.imports)
+        Names not bound by an import resolve to themselves (`foo.bar`); other shapes to None.
+        Kept per node: the families ask for the same callees many times (the cache holds the
+        node, so its id is not reused while the answer is kept)."""
+        known = self._qualified
+        if expr in known:
+            return known[expr]
+        found = known[expr] = imports.qualify(expr, self.imports)
+        return found
 
     def snippet(self, node: ast.AST) -> str:
         start = getattr(node, "lineno", 1)
