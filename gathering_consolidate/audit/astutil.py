@@ -4,6 +4,7 @@ helpers)."""
 from __future__ import annotations
 
 import ast
+import functools
 import re
 
 from ..semantic.context import child_fields
@@ -14,7 +15,14 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 def words(name: str) -> list[str]:
     """`_runScheduleNow` -> ["run", "schedule", "now"]; `send_email` -> ["send", "email"]."""
-    return [w for w in _CAMEL.sub("_", name).lower().split("_") if w]
+    return list(_words(name))
+
+
+@functools.lru_cache(maxsize=16384)
+def _words(name: str) -> tuple[str, ...]:
+    # Kept by name: the families split the same identifiers over and over (a fresh list is
+    # returned each time, so a caller may change its copy).
+    return tuple(w for w in _CAMEL.sub("_", name).lower().split("_") if w)
 
 
 FUNCTION_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)

@@ -4,6 +4,7 @@ name a production/environment condition."""
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 import re
 
@@ -286,9 +287,16 @@ def mentions_environment(node: ast.AST) -> bool:
         ):
             return True
         ident = sub.id if isinstance(sub, ast.Name) else getattr(sub, "attr", None)
-        if isinstance(ident, str) and _ENV_WORDS.search("_".join(words(ident))):
+        if isinstance(ident, str) and _environment_name(ident):
             return True
     return False
+
+
+@functools.lru_cache(maxsize=8192)
+def _environment_name(ident: str) -> bool:
+    """An identifier whose words name the environment (kept by name: the same few are asked
+    about in every `if`)."""
+    return bool(_ENV_WORDS.search("_".join(words(ident))))
 
 
 def imported_name(ctx: FileContext, expr: ast.AST) -> str:

@@ -149,6 +149,8 @@ class PlaintextPasswordStored(ProjectCheck):
                         if isinstance(sub, ast.Attribute) and _is_password(sub.attr):
                             facts.checked.add(sub.attr)
                 continue
+            if not call.keywords:  # a site is a `password=` keyword
+                continue
             callee = ctx.qualified_name(func)
             if not callee:
                 continue

@@ -345,6 +345,8 @@ def _python_declarations(ctx: FileContext) -> list[Declaration]:
                 for owner in [entity] if entity else [_table_entity(table), entity_of(cls.name)]:
                     found.append(Declaration(owner, f"{table}.{target.id}", fmt, where))
     for call in ctx.nodes(ast.Call):
+        if isinstance(call.func, ast.Attribute) and call.func.attr != "create_table":
+            continue  # its qualified name ends with another attribute
         if not (imported_name(ctx, call.func) or "").endswith("op.create_table"):
             continue
         if not (call.args and isinstance(call.args[0], ast.Constant)):
