@@ -399,7 +399,7 @@ class _Writer:
         service_names: set[str] = set()
         provider_names: set[str] = set()
         for local, target in imports.items():
-            entity = index.resolve_name(target)
+            entity = index.resolve(target)
             if entity == ("class", self.service):
                 service_names.add(local)
             elif entity is not None and entity[0] == "func" and entity[1] in self.plan.providers:

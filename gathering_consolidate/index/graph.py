@@ -20,26 +20,29 @@ types the parameter, several make a union, any caller whose argument stays unkno
 partial (`partial_params`). The passes repeat while they type something new, at most
 `PARAM_ROUNDS` times.
 
-Every walk terminates by construction: evaluation is memoised with a cycle guard and a depth
-bound (`MAX_DEPTH`; deeper chains are unknown and listed in `incomplete`), class hierarchies
-and router mounts carry a visited set and a bound, unions keep at most `MAX_UNION` members.
+Every walk terminates by construction: evaluation is memoised with the project model's cycle
+guard and depth bound (`MAX_DEPTH`; deeper chains are unknown and listed in `incomplete`), class
+hierarchies and router mounts carry a visited set and a bound, unions keep at most `MAX_UNION`
+members.
 
-Names resolve the way Python binds them: through each module's imports (following re-exports
-from package `__init__` modules), module globals, class attributes (assigned in the class body or
-as `self.x = ...` in any method, including base classes), annotations and return values.
+Names resolve as the project model (semantic/project.py) resolves them for every analysis:
+through each module's imports (following re-exports from package `__init__` modules), module
+globals, class attributes (assigned in the class body or as `self.x = ...` in any method,
+including base classes, in MRO order); annotations and return values are this index's own.
 """
 
 from __future__ import annotations
 
 import builtins
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported when a graph is built: it costs ~0.1 s of every run's start-up
     import networkx as nx
 
+from ..semantic.project import ProjectModel
 from .facts import ROUTE_ADDERS, Call, ClassInfo, Function, ModuleFacts, Value
 
 Entity = tuple[Any, ...] | None
@@ -50,8 +53,6 @@ MAX_DEPTH = 80
 PARAM_ROUNDS = 3
 #: At most this many members in a union type.
 MAX_UNION = 4
-#: At most this many classes in one MRO.
-MAX_MRO = 64
 _BUILTIN_NAMES = frozenset(dir(builtins)) | {"object"}
 #: Builtin types: calling one builds an instance.
 _BUILTIN_TYPES = frozenset(
@@ -116,9 +117,13 @@ class Target:
     constructor: bool = False
 
 
-class Index:
-    """Cross-module symbols, types, call graph (`graph`, a networkx DiGraph of project functions,
-    edges carrying the call sites) and routes."""
+class Index(ProjectModel):
+    """Cross-module types, call graph (`graph`, a networkx DiGraph of project functions, edges
+    carrying the call sites) and routes, over the project model's symbol table and name
+    resolution (semantic/project.py)."""
+
+    external = "ext"
+    max_depth = MAX_DEPTH
 
     def __init__(
         self,
@@ -126,6 +131,7 @@ class Index:
         returns: Mapping[str, str] | None = None,
         known_modules: Iterable[str] = (),
     ) -> None:
+        super().__init__()
         self.returns = dict(returns or {})
         #: Top-level packages (besides the standard library and builtins) whose call results
         #: may be named opaquely (`jwt.decode()`), so that methods called on them have a name.
@@ -134,17 +140,21 @@ class Index:
         self.paths: dict[str, str] = {}  # function qualname -> file path
         self.functions: dict[str, Function] = {}
         self.classes: dict[str, ClassInfo] = {}
-        self.globals: dict[str, list[Value]] = {}
-        self.prefixes: dict[str, str] = {}
-        self.imports: dict[str, dict[str, str]] = {}
+        self.variables: dict[str, list[Value]] = {}
         self.class_attrs: dict[str, dict[str, list[Value]]] = {}
+        self.prefixes: dict[str, str] = {}
+        #: Module -> its import table (local name -> qualified name), as the codemods read it.
+        self.imports: dict[str, dict[str, str]] = {}
         for module in sorted(facts, key=lambda m: m.path):
             if module.module in self.modules:
                 continue  # two files for one module name (say, scripts); keep the first
             self.modules[module.module] = module
             self.imports[module.module] = dict(module.imports)
+            for local, target in self.imports[module.module].items():
+                if target != f"{module.module}.{local}":
+                    self.aliases[f"{module.module}.{local}"] = target
             for name, value in module.globals:
-                self.globals.setdefault(f"{module.module}.{name}", []).append(value)
+                self.variables.setdefault(f"{module.module}.{name}", []).append(value)
             for name, prefix in module.prefixes:
                 self.prefixes.setdefault(f"{module.module}.{name}", prefix)
             for cls in module.classes:
@@ -156,28 +166,9 @@ class Index:
                 if function.qualname not in self.functions:
                     self.functions[function.qualname] = function
                     self.paths[function.qualname] = module.path
-        # Imports written relative to a source root below the audited directory (`app.db` for
-        # `backend/app/db.py`) resolve through unique module-name suffixes.
-        self._suffixes: dict[str, str | None] = {}
-        packages = {m.rsplit(".", 1)[0] for m in self.modules if "." in m}
-        for name in self.modules:
-            parts = name.split(".")
-            for i in range(1, len(parts)):
-                suffix = ".".join(parts[i:])
-                if suffix in self.modules or parts[i] in sys.stdlib_module_names:
-                    continue
-                if i == len(parts) - 1 and name not in packages:
-                    continue  # a lone module name (`utils`) is too likely a third-party one
-                known = self._suffixes.get(suffix, name)
-                self._suffixes[suffix] = name if known == name else None
-        self._names: dict[str, Entity] = {}
+        self.resolve_source_roots()
         self._values: dict[Value, Entity] = {}
         self._results: dict[str, Entity] = {}
-        self._active: set[Any] = set()
-        self._depth = 0
-        self._mro: dict[str, list[str]] = {}
-        #: Values whose evaluation hit `MAX_DEPTH` (bounded, for the evidence of findings).
-        self.incomplete: list[Value] = []
         #: (function, parameter) -> the entity inferred from its callers.
         self.param_types: dict[tuple[str, str], Entity] = {}
         #: (function, parameter) typed from some callers while others pass something unknown.
@@ -190,76 +181,18 @@ class Index:
         self._infer_params()
         self.routes: dict[str, list[Route]] = self._find_routes()
 
-    # -- name resolution ---------------------------------------------------------------------
-    def _guarded(
-        self, memo: dict[Any, Entity], key: Any, active: Any, compute: Callable[[], Entity]
-    ) -> Entity:
-        """`memo[key]`, computed once; a cycle back into the same computation (`active` is in
-        progress) answers None instead of recursing."""
-        if key in memo:
-            return memo[key]
-        if active in self._active:
-            return None
-        if self._depth >= MAX_DEPTH:
-            if len(self.incomplete) < 20:
-                self.incomplete.append(key)
-            return None  # not memoised: a shallower evaluation may still resolve it
-        self._active.add(active)
-        self._depth += 1
-        try:
-            result = compute()
-        finally:
-            self._active.discard(active)
-            self._depth -= 1
-        memo[key] = result
-        return result
+    # -- the project model's hooks ------------------------------------------------------------
+    def bound_value(self, binding: Any, depth: int) -> Entity:
+        return self._first(binding)
 
-    def resolve_name(self, dotted: str) -> Entity:
-        return self._guarded(
-            self._names, dotted, ("resolve", dotted), lambda: self._resolve_name(dotted)
-        )
+    def bases(self, cls: str) -> Iterable[Entity]:
+        return (self.evaluate(base) for base in self.classes[cls].bases)
 
-    def _resolve_name(self, dotted: str) -> Entity:
-        if dotted in self.functions:
-            return ("func", dotted)
-        if dotted in self.classes:
-            return ("class", dotted)
-        if dotted in self.modules:
-            return ("module", dotted)
-        parts = dotted.split(".")
-        for i in range(len(parts) - 1, 0, -1):
-            head = ".".join(parts[:i])
-            if head in self.modules:
-                entity: Entity = ("module", head)
-            elif head in self.classes:
-                entity = ("class", head)
-            else:
-                continue
-            for part in parts[i:]:
-                entity = self.attribute(entity, part)
-                if entity is None:
-                    return None
-            return entity
-        for i in range(len(parts), 0, -1):
-            module = self._suffixes.get(".".join(parts[:i]))
-            if module is not None:
-                return self.resolve_name(".".join([module, *parts[i:]]))
-        return ("ext", dotted)
-
-    def member(self, module: str, name: str) -> Entity:
-        dotted = f"{module}.{name}"
-        if dotted in self.functions:
-            return ("func", dotted)
-        if dotted in self.classes:
-            return ("class", dotted)
-        if dotted in self.modules:
-            return ("module", dotted)
-        if dotted in self.globals:
-            return self._first(self.globals[dotted])
-        target = self.imports.get(module, {}).get(name)
-        if target is not None and target != dotted:
-            return self.resolve_name(target)
-        return None
+    def method(self, qualname: str, instance: bool) -> Entity:
+        """A property read on an instance is what it returns."""
+        if instance and self.functions[qualname].kind == "property":
+            return self.call_result(("func", qualname))
+        return ("func", qualname)
 
     def canonical_global(self, value: Value) -> str | None:
         """The `module.variable` a value names, through import aliases (router identity)."""
@@ -271,13 +204,12 @@ class Index:
             return None
         dotted = ".".join([value[1], *reversed(parts)])
         for _ in range(8):
-            module, _, name = dotted.rpartition(".")
-            if not module:
+            if "." not in dotted:
                 return None
-            if dotted in self.globals:
+            if dotted in self.variables:
                 return dotted
-            target = self.imports.get(module, {}).get(name)
-            if target is None or target == dotted:
+            target = self.aliases.get(dotted)
+            if target is None:
                 return None
             dotted = target
         return None
@@ -286,12 +218,12 @@ class Index:
     def evaluate(self, value: Value) -> Entity:
         if value is None:
             return None
-        return self._guarded(self._values, value, value, lambda: self._evaluate(value))
+        return self.guarded(self._values, value, value, lambda: self._evaluate(value))
 
     def _evaluate(self, value: tuple[Any, ...]) -> Entity:
         kind = value[0]
         if kind == "name":
-            return self.resolve_name(value[1])
+            return self.resolve(value[1])
         if kind == "attr":
             return self.attribute(self.evaluate(value[1]), value[2])
         if kind == "call":
@@ -355,42 +287,28 @@ class Index:
                 return entity
         return None
 
-    def attribute(self, entity: Entity, name: str) -> Entity:
+    def attribute(self, entity: Entity, name: str, depth: int = 0) -> Entity:
+        """The project model's attribute lookup, plus unions, `super()`, instances and
+        external instances (typed containers' element getters)."""
         if entity is None:
             return None
         kind, dotted = entity[0], entity[1]
         if kind == "union":
             return _union(self.attribute(member, name) for member in dotted)
-        if kind == "module":
-            return self.member(dotted, name)
         if kind == "super":  # the next class in the MRO that defines it
-            for cls in self.mro(dotted)[1:]:
+            for cls in self.project_mro(dotted)[1:]:
                 if f"{cls}.{name}" in self.functions:
                     return ("func", f"{cls}.{name}")
             for base in self.external_bases(dotted):
                 return ("ext", f"{base}.{name}")
             return ("ext", f"object.{name}")
-        if kind in ("class", "inst"):
-            for cls in self.mro(dotted):
-                method = f"{cls}.{name}"
-                function = self.functions.get(method)
-                if function is not None:
-                    if kind == "inst" and function.kind == "property":
-                        return self.call_result(("func", method))
-                    return ("func", method)
-                values = self.class_attrs.get(cls, {}).get(name)
-                if values:
-                    found = self._first(values)
-                    if found is not None:
-                        return found
-            for base in self.external_bases(dotted):
-                return ("ext", f"{base}.{name}")
-            return None
+        if kind == "inst":
+            return self.class_member(dotted, name, depth, instance=True)
         if kind == "extinst" and len(entity) > 2 and name in _ELEMENT_GETTERS:
             return ("elemfn", f"{dotted}.{name}", entity[2])  # type: ignore[return-value]
-        if kind in ("ext", "extinst"):
+        if kind == "extinst":
             return ("ext", f"{dotted}.{name}")
-        return None
+        return super().attribute(entity, name, depth)
 
     def call_result(self, entity: Entity) -> Entity:
         if entity is None:
@@ -404,7 +322,7 @@ class Index:
             return ("inst", dotted)
         if kind == "func":
             function = self.functions[dotted]
-            return self._guarded(
+            return self.guarded(
                 self._results,
                 dotted,
                 ("result", dotted),
@@ -432,40 +350,6 @@ class Index:
         return None
 
     # -- classes -----------------------------------------------------------------------------
-    def mro(self, cls: str) -> list[str]:
-        """The project classes `cls` inherits from, itself first (at most `MAX_MRO`; a cycle
-        of bases or a chain deeper than `MAX_DEPTH` stops there)."""
-        if cls in self._mro:
-            return self._mro[cls]
-        self._mro[cls] = [cls]  # guards against cycles while computing
-        order = [cls]
-        info = self.classes.get(cls)
-        if info is not None and self._depth < MAX_DEPTH:
-            self._depth += 1
-            try:
-                for base in info.bases:
-                    entity = self.evaluate(base)
-                    if entity is not None and entity[0] == "class":
-                        for item in self.mro(entity[1]):
-                            if item not in order and len(order) < MAX_MRO:
-                                order.append(item)
-            finally:
-                self._depth -= 1
-        self._mro[cls] = order
-        return order
-
-    def external_bases(self, cls: str) -> list[str]:
-        found: list[str] = []
-        for item in self.mro(cls):
-            info = self.classes.get(item)
-            if info is None:
-                continue
-            for base in info.bases:
-                entity = self.evaluate(base)
-                if entity is not None and entity[0] == "ext":
-                    found.append(entity[1])
-        return found
-
     def overridden(self, qualname: str) -> list[str]:
         """Methods of base classes that `qualname` overrides."""
         function = self.functions.get(qualname)
@@ -473,7 +357,7 @@ class Index:
             return []
         return [
             f"{base}.{function.name}"
-            for base in self.mro(function.cls)[1:]
+            for base in self.project_mro(function.cls)[1:]
             if f"{base}.{function.name}" in self.functions
         ]
 
@@ -504,7 +388,7 @@ class Index:
         if kind == "func":
             return Target("func", dotted)
         if kind == "class":
-            for cls in self.mro(dotted):
+            for cls in self.project_mro(dotted):
                 if f"{cls}.__init__" in self.functions:
                     return Target("func", f"{cls}.__init__", constructor=True)
             bases = self.external_bases(dotted)

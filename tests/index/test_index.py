@@ -469,8 +469,8 @@ def test_walks_terminate_on_alias_and_reexport_cycles():
             """,
         }
     )
-    assert index.resolve_name("pkg.a.x") is None
-    assert index.resolve_name("pkg.y") is None
+    assert index.resolve("pkg.a.x") is None
+    assert index.resolve("pkg.y") is None
     assert targets(index, "pkg.c.use") == [None, None, None, None]
 
 

@@ -215,7 +215,7 @@ def find_service(analysis: Analysis, hint: str | None = None) -> tuple[str | Non
         if function.cls is not None and analysis.is_db(qualname):
             found.add(function.cls)
     # A subclass of another candidate is the same service.
-    roots = {c for c in found if not any(o != c and o in index.mro(c) for o in found)}
+    roots = {c for c in found if not any(o != c and o in index.project_mro(c) for o in found)}
     if len(roots) > 1:
         names = ", ".join(sorted(roots))
         return None, f"several DB services ({names}); pick one with -O service=<qualified name>"
@@ -250,12 +250,12 @@ def plan_async_db(
             isinstance(entity, tuple)
             and len(entity) >= 2
             and entity[0] == "inst"
-            and svc in index.mro(entity[1])
+            and svc in index.project_mro(entity[1])
         )
 
     def service_method(qualname: str) -> bool:
         function = index.functions.get(qualname)
-        return bool(function and function.cls and svc in index.mro(function.cls))
+        return bool(function and function.cls and svc in index.project_mro(function.cls))
 
     providers = frozenset(
         q

@@ -38,6 +38,7 @@ from typing import Any
 
 from ...config import load_rule_data, path_matches
 from ...semantic import annotations, frameworks, imports
+from ...semantic.project import ProjectModel
 from ..base import FileContext
 from . import helpers
 
@@ -1006,7 +1007,6 @@ _MAX_DEPTH = 12
 #: Resolution steps one audit may spend on the analysis. Past it, what is left is unknown (an
 #: `AnalysisIncomplete`), so the audit always ends; real projects need a few hundred thousand.
 STEP_BUDGET = 3_000_000
-_MISSING = object()
 #: Unresolved calls kept per function and per handler (evidence, not an exhaustive list).
 _MAX_UNKNOWN = 8
 
@@ -1015,22 +1015,25 @@ class AnalysisIncomplete(Exception):
     """The analysis spent its step budget; what it had not resolved stays unknown."""
 
 
-class World:
-    """Every file's facts, resolved together."""
+class World(ProjectModel):
+    """Every file's facts, resolved together: the symbol table and name resolution are the
+    project model's (semantic/project.py); values, exception types and handlers are this
+    analysis's own."""
+
+    external = "lib"
+    max_depth = _MAX_DEPTH
+    attribute_fallback = False
 
     def __init__(self, facts: Mapping[str, FileFacts], mapping: ExceptionMap) -> None:
+        super().__init__()
         self.mapping = mapping
         self.functions: dict[str, FunctionFacts] = {}
         self.function_paths: dict[str, str] = {}
         self.classes: dict[str, ClassFacts] = {}
-        self.class_attrs: dict[str, dict[str, Ref]] = {}
-        self.variables: dict[str, Ref] = {}
-        self.aliases: dict[str, str] = {}
-        self.modules: set[str] = set()
         self.packages: set[str] = set()
         self.files = facts
         for path, item in sorted(facts.items()):
-            self.modules.add(item.module)
+            self.modules.setdefault(item.module, item)
             self.packages |= item.packages
             for key, function in item.functions.items():
                 self.functions[key] = function
@@ -1041,7 +1044,6 @@ class World:
             self.variables.update(item.variables)
             self.aliases.update(item.aliases)
         self._values: dict[Ref, Any] = {}
-        self._names: dict[str, Value] = {}
         self.library: Any = None  # libsource.LibrarySource of the target's environment, if given
         self._steps = 0
         self.budget = STEP_BUDGET
@@ -1066,6 +1068,12 @@ class World:
                 f"the exception analysis stopped after {self.budget:,} resolution steps"
             )
 
+    def bound_value(self, binding: Any, depth: int) -> Value:
+        return self.value(binding, depth)
+
+    def bases(self, cls: str) -> Iterable[Value]:
+        return (self.value(base) for base in self.classes[cls].bases)
+
     def value(self, ref: Ref, depth: int = 0) -> Value:
         """`("func", q)`, `("class", q)`, `("obj", q)`, `("module", q)` for project entities,
         `("lib", name)` for everything outside the project (and builtins), `("seq", name, item,
@@ -1084,12 +1092,12 @@ class World:
     def _value(self, ref: tuple[Any, ...], depth: int) -> Value:
         tag = ref[0]
         if tag == "q":
-            return self._named(ref[1], depth)
+            return self.resolve(ref[1], depth)
         if tag == "self":
             return ("obj", ref[1])
         if tag == "attr":
             base = self.value(ref[1], depth + 1)
-            return self.member(base, ref[2], depth)
+            return self.attribute(base, ref[2], depth)
         if tag == "ret":
             callee = self.value(ref[1], depth + 1)
             if callee is None:
@@ -1126,7 +1134,7 @@ class World:
                     return None  # iterating a mapping gives its keys
                 return self.value(base[2], depth + 1)
             if tag == "enter" and base[0] == "obj":
-                enter = self.member(base, "__enter__", depth)
+                enter = self.attribute(base, "__enter__", depth)
                 if enter is not None and enter[0] == "func":
                     entered = self.value(self.functions[enter[1]].returns, depth + 1)
                     return entered or base
@@ -1135,121 +1143,19 @@ class World:
             return None
         return None
 
-    def _named(self, name: str, depth: int) -> Value:
-        """A dotted name as Python binds it: the longest prefix that is a project entity (a
-        function, class, module-level variable or module) or an import alias (a re-export),
-        then attribute by attribute. Memoised, with an in-progress guard: a name that refers to
-        itself through aliases (`from .a import x` in `b`, `from .b import x` in `a`) is unknown.
-        """
-        if name in self._names:
-            return self._names[name]
-        self._names[name] = None  # cycle guard
-        result = self._resolve_named(name, depth)
-        self._names[name] = result
-        return result
-
-    def _resolve_named(self, name: str, depth: int) -> Value:
-        self.tick()
-        if depth > _MAX_DEPTH:
+    def attribute(self, entity: Value, name: str, depth: int = 0) -> Value:
+        """The project model's attribute lookup, plus instances (`obj`) and typed containers
+        (`seq`, whose item-returning methods give an item)."""
+        if entity is None or depth > _MAX_DEPTH:
             return None
-        parts = name.split(".")
-        for i in range(len(parts), 0, -1):
-            prefix = ".".join(parts[:i])
-            rest = parts[i:]
-            base = self._entity(prefix, rest, depth)
-            if base is _MISSING:
-                continue
-            if (
-                base is not None
-                and base[0] == "module"
-                and rest
-                and not self._binds(prefix, rest[0])
-            ):
-                return None  # a name the module does not visibly bind (star import, setattr)
-            for attr in rest:
-                base = self.member(base, attr, depth + 1)
-                if base is None:
-                    return None
-            return base
-        return ("lib", name)
-
-    def _entity(self, prefix: str, rest: Sequence[str], depth: int) -> Any:
-        """What `prefix` is bound to, or `_MISSING` when the project binds nothing there."""
-        if prefix in self.functions:
-            return ("func", prefix)
-        if prefix in self.classes:
-            return ("class", prefix)
-        if prefix in self.variables:
-            return self.value(self.variables[prefix], depth + 1)
-        target = self.aliases.get(prefix)
-        # `pkg/events/__init__.py` re-exporting `event_bus` from its submodule `event_bus` makes
-        # `pkg.events.event_bus` both a module and a name of the package. An import path into the
-        # module (`pkg.events.event_bus.EventBus`) names something the module binds; anything
-        # else goes through the package's binding, as attribute access does.
-        if prefix in self.modules and (target is None or not rest or self._binds(prefix, rest[0])):
-            return ("module", prefix)
-        if target is not None and target != prefix:
-            return self._named(target, depth + 1)
-        return _MISSING
-
-    def _binds(self, module: str, name: str) -> bool:
-        qual = f"{module}.{name}"
-        return (
-            qual in self.functions
-            or qual in self.classes
-            or qual in self.variables
-            or qual in self.aliases
-            or qual in self.modules
-        )
-
-    def member(self, base: Value, attr: str, depth: int) -> Value:
-        if base is None or depth > _MAX_DEPTH:
-            return None
-        kind, name = base[0], base[1]
-        if kind == "lib":
-            return ("lib", f"{name}.{attr}")
+        kind = entity[0]
         if kind == "seq":
-            if attr in _ITEM_METHODS:
-                return ("itemfn", f"{name}.{attr}", base[2])
-            return ("lib", f"{name}.{attr}")
-        if kind == "module":
-            return self._named(f"{name}.{attr}", depth + 1)
-        if kind not in ("obj", "class"):
-            return None
-        for klass in self.mro(name):
-            if klass.startswith("lib:"):
-                return ("lib", f"{klass[4:]}.{attr}")
-            method = f"{klass}.{attr}"
-            if method in self.functions:
-                return ("func", method)
-            attrs = self.class_attrs.get(klass, {})
-            if attr in attrs and attrs[attr] is not None:
-                return self.value(attrs[attr], depth + 1)
-            if method in self.classes:
-                return ("class", method)
-        return None
-
-    def mro(self, name: str) -> list[str]:
-        """The project classes from `name` up, then `lib:<name>` for outside bases."""
-        order: list[str] = []
-        stack = [name]
-        while stack and len(order) < 50:
-            current = stack.pop(0)
-            if current in order:
-                continue
-            order.append(current)
-            klass = self.classes.get(current)
-            if klass is None:
-                continue
-            for base in klass.bases:
-                resolved = self.value(base)
-                if resolved is None:
-                    continue
-                if resolved[0] == "class":
-                    stack.append(resolved[1])
-                elif resolved[0] == "lib":
-                    stack.append(f"lib:{resolved[1]}")
-        return order
+            if name in _ITEM_METHODS:
+                return ("itemfn", f"{entity[1]}.{name}", entity[2])
+            return ("lib", f"{entity[1]}.{name}")
+        if kind == "obj":
+            return self.class_member(entity[1], name, depth, instance=True)
+        return super().attribute(entity, name, depth)
 
     # -- exception types -----------------------------------------------------------------------
     def ancestors(self, type_name: str) -> frozenset[str]:
@@ -1315,7 +1221,7 @@ class World:
             inner = self.escapes(name, depth + 1)
             return {t: f"{here} -> {_short(via)}" for t, via in inner.items()}, True
         if kind == "class":
-            init = self.member(("obj", name), "__init__", 0)
+            init = self.attribute(("obj", name), "__init__")
             if init is not None and init[0] == "func":
                 inner = self.escapes(init[1], depth + 1)
                 return {t: f"{here} -> {_short(via)}" for t, via in inner.items()}, True
@@ -1406,7 +1312,7 @@ class World:
         if resolved[0] == "func":
             return resolved[1]
         if resolved[0] == "class":
-            init = self.member(("obj", resolved[1]), "__init__", 0)
+            init = self.attribute(("obj", resolved[1]), "__init__")
             if init is not None and init[0] == "func":
                 return init[1]
         return None
