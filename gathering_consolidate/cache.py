@@ -4,9 +4,10 @@ The audited tree is untrusted, and a pickle runs code when it is loaded, so:
 - the cache lives in the user's cache folder, not in the tree:
   `$GATHERING_CONSOLIDATE_CACHE_DIR`, else `$XDG_CACHE_HOME/gathering-consolidate`, else
   `~/.cache/gathering-consolidate`; one subfolder per (resolved project root, tool version), one
-  entry per (configuration, rule set). A project may put it in a folder of its own tree instead
-  (`cache-dir`, validated by config.py to stay inside the project);
-- every entry is authenticated: `MAGIC + HMAC-SHA256(key, label + payload) + payload`, where the
+  entry per (configuration, rule set), beside it the run entry of runcache.py. A project may put
+  them in a folder of its own tree instead (`cache-dir`, validated by config.py to stay inside
+  the project). The user cache folder itself also keeps `tool_digest` and the rule catalogue;
+- every entry (a `Sealed` file) is authenticated: `MAGIC + HMAC-SHA256(key, label + payload) + payload`, where the
   key is 32 random bytes created once (mode 0600, `O_EXCL`) in the user's cache folder, never in
   the tree, and the label names the project and entry. The MAC is checked before anything is
   unpickled; a missing, corrupt, truncated, foreign or unauthenticated entry is a miss, and the

@@ -254,17 +254,16 @@ def _file_state(path: str) -> tuple[str, int, str] | tuple[str, str] | None:
 def _listing(path: str, skip: str) -> str:
     """A folder's entries: name, type, size and modification time of each (without following
     symlinks), so an added, removed, replaced, resized or touched entry shows. The cache folder
-    `skip`, or a folder holding it, is listed by name and type only: the audit itself writes
-    there."""
+    `skip`, or a folder holding it, is left out: the audit itself creates it and writes there."""
     digest = hashlib.blake2b(digest_size=16)
     try:
         with os.scandir(path) as entries:
             for entry in sorted(entries, key=lambda e: e.name):
+                if skip == entry.path or skip.startswith(entry.path + os.sep):
+                    continue
                 try:
                     info = entry.stat(follow_symlinks=False)
                     state = f"{stat.S_IFMT(info.st_mode)}:{info.st_size}:{info.st_mtime_ns}"
-                    if skip == entry.path or skip.startswith(entry.path + os.sep):
-                        state = str(stat.S_IFMT(info.st_mode))
                 except OSError as exc:
                     state = f"error:{exc.errno}"
                 digest.update(f"{entry.name}\0{state}\0".encode("utf-8", "surrogateescape"))

@@ -564,3 +564,13 @@ def test_the_tool_digest_is_kept_while_no_tool_file_changes(
 
 def _no_read(self):
     raise AssertionError(f"{self} read")
+
+
+def test_a_run_with_the_cache_in_the_tree_is_replayed(tmp_path: Path, cache_home, full_runs):
+    """The audit writes its own cache folder: that is no input of the next run."""
+    root = _project(tmp_path)
+    _with_cache_dir(root, ".gathering_consolidate_cache")
+    first = audit(root)
+    assert _same(audit(root), first)
+    assert len(full_runs) == 1
+    assert list((root / ".gathering_consolidate_cache").glob("run-*.pickle"))
