@@ -17,6 +17,7 @@ from .helpers import (
     is_test_path,
     looks_like_credential,
     looks_random,
+    may_import,
     normalise,
     secret_strength,
     words,
@@ -228,12 +229,7 @@ class HardcodedSecretDefault(FileCheck):
             )
 
         found: list[Finding | None] = []
-        # A JWT call resolves through an import of `jwt`/`jose`: without one, none is looked up.
-        jwt_imported = any(
-            name == bound or name.startswith(bound + ".")
-            for bound in ctx.imports.values()
-            for name in _JWT_CALLS
-        )
+        jwt_imported = may_import(ctx, _JWT_CALLS)  # else no call resolves to a JWT function
         for call in ctx.nodes(ast.Call):
             key = config_key(ctx, call)
             if key and is_secret_name(key) and is_nonempty_str(env_default(call)):

@@ -299,6 +299,21 @@ def _environment_name(ident: str) -> bool:
     return bool(_ENV_WORDS.search("_".join(words(ident))))
 
 
+def may_import(ctx: FileContext, names: frozenset[str]) -> bool:
+    """Whether `imported_name` can give one of `names` in this file: some import binds one of
+    them or a module above one (`import jwt` for `jwt.decode`). False lets a check skip the
+    per-call lookups."""
+    table: dict[frozenset[str], bool] = ctx.memo("aut.may_import", dict)
+    found = table.get(names)
+    if found is None:
+        found = table[names] = any(
+            name == bound or name.startswith(bound + ".")
+            for bound in ctx.imports.values()
+            for name in names
+        )
+    return found
+
+
 def imported_name(ctx: FileContext, expr: ast.AST) -> str:
     """`ctx.qualified_name`, but only for names that come from an import: a local object called
     `jwt` is not the `jwt` package."""

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 from ...model import Finding, Severity
 from ..base import FileCheck, FileContext, Invalid, Valid
-from .helpers import imported_name
+from .helpers import imported_name, may_import
 
 #: JWT decoders, however imported (`import jwt`, `from jose import jwt`, `from jwt import decode`).
 DECODERS = frozenset(
@@ -130,6 +130,8 @@ class JwtDecodeUnverified(FileCheck):
     ]
 
     def check(self, ctx: FileContext) -> Iterator[Finding]:
+        if not may_import(ctx, DECODERS):  # no call here can resolve to a decoder
+            return
         for call in ctx.nodes(ast.Call):
             name = imported_name(ctx, call.func)
             if name not in DECODERS:

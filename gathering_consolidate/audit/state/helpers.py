@@ -396,13 +396,17 @@ def _function_uses(ctx: FileContext, func: ast.AST, decorators: set[str], found:
         isinstance(owner_cls, ast.ClassDef)
         and any((ctx.qualified_name(b) or "") == "type" for b in owner_cls.bases)
     )
-    in_finally = {
-        id(sub)
-        for t in own_nodes(func, ctx)
-        if isinstance(t, ast.Try)
-        for stmt in t.finalbody
-        for sub in ast.walk(stmt)
-    }
+    in_finally = (
+        {
+            id(sub)
+            for t in own_nodes(func, ctx)
+            if isinstance(t, ast.Try)
+            for stmt in t.finalbody
+            for sub in ast.walk(stmt)
+        }
+        if any(t.finalbody for t in ctx.nodes(ast.Try))  # no `finally` in the file: none here
+        else set()
+    )
 
     def use(expr: ast.AST, op: str, how: str, node: ast.AST, value: str = "") -> None:
         if op == "grow" and (registers_classes or _names(node) & returned):
@@ -527,7 +531,11 @@ def _singletons(ctx: FileContext) -> list[str]:
     for node in ctx.tree.body:
         add(_targets_and_value(node)[1])
     for func in ctx.nodes(*FUNCTION_DEFS):
-        declared = {n for g in own_nodes(func, ctx) if isinstance(g, ast.Global) for n in g.names}
+        declared = (
+            {n for g in own_nodes(func, ctx) if isinstance(g, ast.Global) for n in g.names}
+            if ctx.nodes(ast.Global)  # no `global` in the file: none here
+            else set()
+        )
         cached = any(
             (ctx.qualified_name(d.func if isinstance(d, ast.Call) else d) or "").rsplit(".", 1)[-1]
             in {"lru_cache", "cache"}
