@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import json
 import os
 import stat
 import sys
@@ -102,9 +101,9 @@ class RunCache:
 
 
 def _config_text(config: Config) -> str:
-    """Every field of the configuration, as text: what the audit was asked to do."""
-    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    return json.dumps(fields, sort_keys=True, default=repr)
+    """Every field of the configuration, as text: what the audit was asked to do (`repr`, which
+    tells a tuple from a list and an int from a float, as the checks may)."""
+    return repr([(f.name, getattr(config, f.name)) for f in dataclasses.fields(config)])
 
 
 def _run_key(config: Config, sources: Sequence[SourceFile], settings: str) -> str:
