@@ -42,7 +42,7 @@ def _function_nodes(tree: ast.Module) -> dict[int, list[ast.AST]]:
     owned: dict[int, list[ast.AST]] = {}
     stack: list[tuple[ast.AST, list[ast.AST] | None]] = [(tree, None)]
     pop, push = stack.pop, stack.append
-    AST, context, ClassDef = ast.AST, ast.expr_context, ast.ClassDef
+    AST, ClassDef = ast.AST, ast.ClassDef
     functions = (*FUNCTION_DEFS, ast.Lambda)
     while stack:
         node, out = pop()
@@ -71,13 +71,13 @@ def _function_nodes(tree: ast.Module) -> dict[int, list[ast.AST]]:
         fields = _CHILD_FIELDS.get(cls)
         if fields is None:
             fields = _child_fields(cls)
-        for name in fields:
+        for name in fields:  # no `ctx`: no expression context is met below
             value = getattr(node, name, None)
             if type(value) is list:
                 for item in reversed(value):
-                    if isinstance(item, AST) and not isinstance(item, context):
+                    if isinstance(item, AST):
                         push((item, out))
-            elif isinstance(value, AST) and not isinstance(value, context):
+            elif isinstance(value, AST):
                 push((value, out))
     return owned
 

@@ -98,7 +98,7 @@ class ParsedModule:
         parents: dict[ast.AST, ast.AST] = {}
         queue = deque([self.tree])
         pop, push = queue.popleft, queue.append
-        AST, context = ast.AST, ast.expr_context
+        AST = ast.AST
         while queue:
             node = pop()
             cls = type(node)
@@ -106,14 +106,14 @@ class ParsedModule:
             fields = _CHILD_FIELDS.get(cls)
             if fields is None:
                 fields = child_fields(cls)
-            for name in fields:
+            for name in fields:  # no `ctx`: no expression context is met below
                 value = getattr(node, name, None)
                 if type(value) is list:
                     for item in value:
-                        if isinstance(item, AST) and not isinstance(item, context):
+                        if isinstance(item, AST):
                             parents[item] = node
                             push(item)
-                elif isinstance(value, AST) and not isinstance(value, context):
+                elif isinstance(value, AST):
                     parents[value] = node
                     push(value)
         self._by_type, self._parents = by_type, parents
