@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import bisect
 import fnmatch
+import functools
 import hashlib
 import io
 import itertools
@@ -1999,8 +2000,15 @@ def _may_pass_through(call: ast.Call) -> bool:
         isinstance(call.func, ast.Attribute)
         and bool(call.args)
         and isinstance(call.args[0], ast.Name)
-        and any(fnmatch.fnmatchcase(call.func.attr, m) for m in _DEFAULT_METHODS)
+        and _default_method(call.func.attr)
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _default_method(name: str) -> bool:
+    """A method name one of the default sink patterns matches (kept by name: every call of a
+    file is asked)."""
+    return any(fnmatch.fnmatchcase(name, m) for m in _DEFAULT_METHODS)
 
 
 def _sql_arguments(call: ast.Call) -> list[tuple[int, ast.AST]]:
