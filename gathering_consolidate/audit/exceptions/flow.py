@@ -1021,7 +1021,6 @@ class World(ProjectModel):
     analysis's own."""
 
     external = "lib"
-    max_depth = _MAX_DEPTH
     attribute_fallback = False
 
     def __init__(self, facts: Mapping[str, FileFacts], mapping: ExceptionMap) -> None:
@@ -1083,11 +1082,11 @@ class World(ProjectModel):
             return None
         if ref in self._values:
             return self._values[ref]
-        self._values[ref] = None  # cycle guard
+        return self.guarded(self._values, ref, ref, lambda: self._ticked(ref, depth))
+
+    def _ticked(self, ref: tuple[Any, ...], depth: int) -> Value:
         self.tick()
-        result = self._value(ref, depth)
-        self._values[ref] = result
-        return result
+        return self._value(ref, depth)
 
     def _value(self, ref: tuple[Any, ...], depth: int) -> Value:
         tag = ref[0]
