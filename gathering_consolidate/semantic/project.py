@@ -16,7 +16,9 @@ and answers, with the same rules for every engine:
   function, a class, a module-level variable, a module or an import alias), then attribute by
   attribute; a package re-exporting a same-named submodule binds both (the module wins for a
   name it binds, the re-export otherwise); a name a module does not visibly bind (a star import,
-  `setattr`) is unknown; a name the project does not bind at all is external;
+  `setattr`) is unknown; a name the project does not bind at all is external (after
+  `resolve_source_roots`, a name written from a source root below the audited directory,
+  `app.db` for `backend/app/db.py`, is the project's);
 * `class_member(cls, attr)`: an attribute through the MRO (a base outside the project answers
   for itself where it comes);
 * `mro(cls)`: the classes a class inherits from in Python's C3 order, bases outside the
@@ -124,7 +126,9 @@ class ProjectModel:
 
     # -- names ---------------------------------------------------------------------------------
     def resolve(self, dotted: str, depth: int = 0) -> Entity:
-        """What the project binds `dotted` to (see the module docstring)."""
+        """What the project binds `dotted` to (see the module docstring). `depth` is the
+        caller's own nesting, handed on to `bound_value` and `attribute` for engines that bound
+        it themselves."""
         return self.guarded(
             self._names, dotted, ("resolve", dotted), lambda: self._resolve(dotted, depth)
         )
