@@ -7,7 +7,7 @@ import ast
 import functools
 import re
 
-from ..semantic.context import child_fields
+from ..semantic.context import CHILD_FIELDS, child_fields
 from .base import FileContext
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -68,9 +68,9 @@ def _function_nodes(tree: ast.Module) -> dict[int, list[ast.AST]]:
             continue
         if cls is ClassDef:
             out = None  # a class body runs once, when the class is defined: no function's
-        fields = _CHILD_FIELDS.get(cls)
+        fields = _PUSH_ORDER.get(cls)
         if fields is None:
-            fields = _child_fields(cls)
+            fields = tuple(reversed(child_fields(cls)))
         for name in fields:  # no `ctx`: no expression context is met below
             value = getattr(node, name, None)
             if type(value) is list:
@@ -82,13 +82,10 @@ def _function_nodes(tree: ast.Module) -> dict[int, list[ast.AST]]:
     return owned
 
 
-_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _child_fields(cls: type) -> tuple[str, ...]:
-    """The fields of `cls` that can hold child nodes, last first (the order a stack pushes)."""
-    _CHILD_FIELDS[cls] = found = tuple(reversed(child_fields(cls)))
-    return found
+#: Node type -> its fields that can hold child nodes, last first (the order a stack pushes).
+_PUSH_ORDER: dict[type, tuple[str, ...]] = {
+    cls: tuple(reversed(fields)) for cls, fields in CHILD_FIELDS.items()
+}
 
 
 def own_nodes(func: ast.AST, ctx: FileContext | None = None) -> list[ast.AST]:

@@ -32,21 +32,39 @@ _LEAF_FIELDS = frozenset(
     {"ctx", "id", "attr", "arg", "asname", "module", "level", "kind", "type_comment"}
     | {"conversion", "is_async", "tag"}
 )
-_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields_holding_nodes(cls: type) -> tuple[str, ...]:
+    return tuple(
+        f
+        for f in getattr(cls, "_fields", ())
+        if f not in _LEAF_FIELDS and not (cls is ast.Constant and f == "value")
+    )
+
+
+def _node_classes() -> list[type]:
+    found: list[type] = []
+    stack: list[type] = [ast.AST]
+    while stack:
+        cls = stack.pop()
+        if cls not in found:
+            found.append(cls)
+            stack.extend(cls.__subclasses__())
+    return found
+
+
+#: Node type -> the fields that can hold child nodes, for every node type `ast` defines (built
+#: once at import; read-only).
+CHILD_FIELDS: dict[type, tuple[str, ...]] = {
+    cls: _fields_holding_nodes(cls) for cls in _node_classes()
+}
 
 
 def child_fields(cls: type) -> tuple[str, ...]:
     """The fields of node type `cls` that can hold child nodes, in `_fields` order (a table the
     hot walks share: skipping `Name.id` and the like is a good part of their time)."""
-    found = _CHILD_FIELDS.get(cls)
-    if found is None:
-        found = tuple(
-            f
-            for f in cls._fields  # type: ignore[attr-defined]
-            if f not in _LEAF_FIELDS and not (cls is ast.Constant and f == "value")
-        )
-        _CHILD_FIELDS[cls] = found
-    return found
+    found = CHILD_FIELDS.get(cls)
+    return found if found is not None else _fields_holding_nodes(cls)
 
 
 class ParsedModule:
@@ -98,12 +116,12 @@ class ParsedModule:
         parents: dict[ast.AST, ast.AST] = {}
         queue = deque([self.tree])
         pop, push = queue.popleft, queue.append
-        AST = ast.AST
+        AST, table = ast.AST, CHILD_FIELDS
         while queue:
             node = pop()
             cls = type(node)
             by_type[cls].append(node)
-            fields = _CHILD_FIELDS.get(cls)
+            fields = table.get(cls)
             if fields is None:
                 fields = child_fields(cls)
             for name in fields:  # no `ctx`: no expression context is met below
