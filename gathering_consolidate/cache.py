@@ -15,7 +15,7 @@ The audited tree is untrusted, and a pickle runs code when it is loaded, so:
 - entries are written through `safeio.write_atomic` (random temporary file, `O_NOFOLLOW`, atomic
   rename), so two audits at once leave one whole entry and a planted symlink is never followed.
 
-Speed: the payload is one pickle made by `_FastPickler`, with per-file facts kept as pickled blobs
+Speed: the payload is one pickle made by `FastPickler`, with per-file facts kept as pickled blobs
 inside it (`pickle_fast`), so a warm run whose project-wide results are cached never unpickles them.
 """
 
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from .config import Config
     from .model import Finding
 
-__all__ = ["ENV_VAR", "AuditCache", "pickle_fast", "user_cache_dir"]
+__all__ = ["ENV_VAR", "AuditCache", "FastPickler", "pickle_fast", "user_cache_dir"]
 
 #: Overrides the user cache folder (tests point it at a temporary directory).
 ENV_VAR = "GATHERING_CONSOLIDATE_CACHE_DIR"
@@ -198,7 +198,9 @@ def _reduce_slotted_dataclass(obj: object) -> Any:
     return _rebuild, (cls, names, tuple(getattr(obj, name) for name in names))
 
 
-class _FastPickler(pickle.Pickler):
+class FastPickler(pickle.Pickler):
+    """Slotted dataclasses as (class, names, values); the scanner's facts pickler extends it."""
+
     def reducer_override(self, obj: object) -> Any:
         return _reduce_slotted_dataclass(obj)
 
@@ -207,7 +209,7 @@ def pickle_fast(obj: object) -> bytes:
     """Pickle `obj` with slotted dataclasses as (class, names, values): what the cache stores
     and what workers send back (the default pickling of slotted dataclasses is slow)."""
     buffer = io.BytesIO()
-    _FastPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    FastPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
     return buffer.getvalue()
 
 

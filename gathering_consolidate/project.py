@@ -31,7 +31,7 @@ from typing import Any
 from . import parsing, suppress
 from .audit import EngineCheck, FileCheck, FileContext, ProjectCheck, known_options, registry
 from .audit.base import Check, ProjectContext
-from .cache import AuditCache, _FastPickler
+from .cache import AuditCache, FastPickler
 from .config import Config, load_config
 from .libsource import library_source_for
 from .model import AuditResult, FileOutcome, Finding, Status
@@ -88,7 +88,7 @@ def _pickle_shared(facts: Any) -> bytes:
     return buffer.getvalue()
 
 
-class _SharingPickler(_FastPickler):
+class _SharingPickler(FastPickler):
     """A file's facts repeat the same values thousands of times (a name, a `("name", "int")`
     type, an empty set of names), each its own object: pickled once each and read back as one
     object each, they take about a third less memory (the call graph's facts of the standard
