@@ -3,9 +3,11 @@ result. This is the only module that prints.
 
 Exit codes (as ruff's): 0 nothing found, 1 findings (or files that could not be audited),
 2 usage, configuration or internal error.
-"""
 
-from __future__ import annotations
+No `from __future__ import annotations` here: typer reads every command's parameters from its
+annotations, and string annotations are compiled and evaluated on every run (~40 `eval`s for
+`audit` alone); written as objects they are built once, with the module.
+"""
 
 import contextlib
 import dataclasses
@@ -13,11 +15,12 @@ import enum
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 from .commands.support import EXIT_ERROR
 from .commands.support import fail as _fail
@@ -32,6 +35,20 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
+
+
+def _console(**options) -> "Console":
+    """A rich console, rich imported on first use: a run whose output needs none of it (plain
+    `--quiet` text, json, sarif, github) does not load it (~25 ms of a cached audit)."""
+    from rich.console import Console
+
+    return Console(**options)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 class Format(enum.StrEnum):
@@ -195,7 +212,6 @@ def audit(
         output_format, output, select, ignore, no_cache, jobs, quiet, sarif_file, github,
         baseline, update_baseline, fix,
     )  # fmt: skip
-    console = Console(stderr=True)
     code = 0
     try:
         with _sigterm_exits():
@@ -204,13 +220,13 @@ def audit(
 
                 for files in group_by_project(targets).values():
                     step = _with_python(_audit_changed, python)
-                    code = max(code, step(files, options, console))
+                    code = max(code, step(files, options))
             else:
                 step = _with_python(_audit_one, python)
-                code = step(targets[0], options, console)
+                code = step(targets[0], options)
     except KeyboardInterrupt:
         # Workers are stopped by the scanner; nothing was written (no report, no cache).
-        console.print("interrupted")
+        _console(stderr=True).print("interrupted")
         raise typer.Exit(130) from None
     except ConfigError as exc:
         raise _fail(str(exc)) from None
@@ -249,7 +265,7 @@ def _load_project_config(path: Path, options: _AuditOptions):
     )
 
 
-def _audit_one(path: Path, options: _AuditOptions, console: Console) -> int:
+def _audit_one(path: Path, options: _AuditOptions) -> int:
     from .project import audit as run_audit
 
     if not path.exists() and not path.is_symlink():
@@ -258,18 +274,18 @@ def _audit_one(path: Path, options: _AuditOptions, console: Console) -> int:
     if options.fix:
         from .precommit import fix_changed
 
-        _report_fixes(fix_changed(path, None), console)
+        _report_fixes(fix_changed(path, None))
     show_progress = (
         options.output_format is AuditFormat.text and not options.quiet and sys.stderr.isatty()
     )
     with _frozen_heap():
         result = _run_audit_with_progress(
-            run_audit, path, config, options.no_cache, options.jobs, show_progress, console
+            run_audit, path, config, options.no_cache, options.jobs, show_progress
         )
     return _finish(result, config, options, changed=None)
 
 
-def _audit_changed(files: list[Path], options: _AuditOptions, console: Console) -> int:
+def _audit_changed(files: list[Path], options: _AuditOptions) -> int:
     from .precommit import changed_files, fix_changed
     from .project import audit as run_audit
 
@@ -278,7 +294,7 @@ def _audit_changed(files: list[Path], options: _AuditOptions, console: Console) 
     if not changes.paths:
         return 0  # nothing of this project's Python changed
     if options.fix:
-        _report_fixes(fix_changed(config.root, set(changes.paths)), console)
+        _report_fixes(fix_changed(config.root, set(changes.paths)))
     with _frozen_heap():
         result = run_audit(
             config.root, config=config, cache=not options.no_cache, jobs=options.jobs
@@ -300,13 +316,13 @@ def _frozen_heap():
         gc.unfreeze()
 
 
-def _report_fixes(report, console: Console) -> None:
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+def _report_fixes(report) -> None:
+    err = _console(stderr=True, highlight=False, soft_wrap=True)
     for codemod, paths in report.by_codemod.items():
         for path in paths:
-            err.print(f"fixed {escape(path)} ({escape(codemod)})")
+            err.print(f"fixed {_escape(path)} ({_escape(codemod)})")
     for failure in report.failures:
-        err.print(f"[red]fix failed[/] {escape(failure)}")
+        err.print(f"[red]fix failed[/] {_escape(failure)}")
 
 
 def _baseline_path(config, options: _AuditOptions) -> Path | None:
@@ -334,8 +350,8 @@ def _finish(result, config, options: _AuditOptions, changed: tuple[str, ...] | N
         except OSError as exc:
             raise _fail(f"cannot write {where}: {exc.strerror or exc}") from None
         n = len(written)
-        Console(stderr=True, highlight=False, soft_wrap=True).print(
-            f"baseline {escape(str(where))}: {n} finding{'s' if n != 1 else ''} accepted"
+        _console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"baseline {_escape(str(where))}: {n} finding{'s' if n != 1 else ''} accepted"
         )
         return EXIT_ERROR if result.errors else (1 if result.failed_files else 0)
     diff = None
@@ -413,13 +429,13 @@ def _write_step_summary(result, diff) -> None:
         raise _fail(f"cannot write the job summary {target}: {exc.strerror or exc}") from None
 
 
-def _run_audit_with_progress(run_audit, path, config, no_cache, jobs, show_progress, console):
+def _run_audit_with_progress(run_audit, path, config, no_cache, jobs, show_progress):
     options = {"config": config, "cache": not no_cache, "jobs": jobs}
     if not show_progress:
         return run_audit(path, **options)
     from rich.progress import Progress
 
-    with Progress(console=console, transient=True) as bar:
+    with Progress(console=_console(stderr=True), transient=True) as bar:
         task = bar.add_task("auditing", total=None)
         return run_audit(
             path,
@@ -432,28 +448,33 @@ def _run_audit_with_progress(run_audit, path, config, no_cache, jobs, show_progr
 def _emit_text(result, output: Path | None, quiet: bool, diff=None) -> None:
     from .report import console as console_report
 
+    if quiet and diff is None:
+        plain = console_report.quiet_plain(result, stdout=output is None)
+        if plain is not None:
+            _write_or_print(plain, output)
+            return
     if output is None:
         # Piped (CI logs, pre-commit): rich would assume 80 columns and cut table cells.
         width = None if sys.stdout.isatty() else 120
-        console = Console(highlight=False, width=width)
+        console = _console(highlight=False, width=width)
         console_report.render(result, console, quiet=quiet)
         _print_baseline(diff, console, quiet)
     else:
         import io
 
         buffer = io.StringIO()
-        console = Console(file=buffer, width=120, no_color=True, highlight=False)
+        console = _console(file=buffer, width=120, no_color=True, highlight=False)
         console_report.render(result, console, quiet=quiet)
         _print_baseline(diff, console, quiet)
         _write_report(output, buffer.getvalue())
 
 
-def _print_baseline(diff, console: Console, quiet: bool) -> None:
+def _print_baseline(diff, console: "Console", quiet: bool) -> None:
     """The baseline's verdict after the report: counts, then what to do about fixed and stale
     entries (quiet: nothing unless there is something to do)."""
     if diff is None or (quiet and not (diff.fixed or diff.stale)):
         return
-    console.print(f"baseline: {escape(diff.summary())}", soft_wrap=True)
+    console.print(f"baseline: {_escape(diff.summary())}", soft_wrap=True)
     if diff.fixed or diff.stale:
         console.print(
             f"  {len(diff.fixed)} fixed and {len(diff.stale)} stale entries:"
@@ -508,7 +529,7 @@ def rules(
     for check in registry():
         fix = check.fix.applicability.value if check.fix else ""
         table.add_row(check.id, check.name, str(check.severity), fix, check.summary())
-    Console(highlight=False).print(table)
+    _console(highlight=False).print(table)
 
 
 def _rule_dict(check) -> dict:
@@ -630,37 +651,37 @@ def migrate(
         if not sep:
             raise _fail(f"--option {item!r}: expected KEY=VALUE")
         options[key.strip()] = _parse_value(value.strip())
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = _console(stderr=True, highlight=False, soft_wrap=True)
     try:
         if write:
             check_write(codemod, unsafe_fixes=unsafe_fixes)
         if not quiet and sys.stderr.isatty():
             from rich.progress import Progress
 
-            with Progress(console=Console(stderr=True), transient=True) as bar:
+            with Progress(console=_console(stderr=True), transient=True) as bar:
                 plan = plan_migration(target, codemod, options, progress=_progress_hook(bar))
         else:
             plan = plan_migration(target, codemod, options)
     except (CodemodError, ConfigError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     for skipped in plan.skipped:
-        err.print(f"[yellow]skipped[/] {escape(skipped.path)}: {escape(skipped.reason)}")
+        err.print(f"[yellow]skipped[/] {_escape(skipped.path)}: {_escape(skipped.reason)}")
     if verbose:
         for refusal in plan.refusals:
             where = f"{refusal.path}:{refusal.line}" if refusal.line else refusal.path
-            err.print(f"[yellow]refused[/] {escape(where)}: {escape(refusal.reason)}")
+            err.print(f"[yellow]refused[/] {_escape(where)}: {_escape(refusal.reason)}")
     for failure in plan.failures:
-        err.print(f"[red]failed[/] {escape(failure.path)}: {escape(failure.reason)}")
+        err.print(f"[red]failed[/] {_escape(failure.path)}: {_escape(failure.reason)}")
     for change in plan.changes:
         for warning in change.warnings:
-            err.print(f"[cyan]note[/] {escape(change.path)}: {escape(warning)}")
+            err.print(f"[cyan]note[/] {_escape(change.path)}: {_escape(warning)}")
     if write:
         try:
             written = apply(plan)
         except WriteError as exc:
             raise _fail(str(exc)) from None
         n = len(written)
-        err.print(f"{escape(plan.codemod)}: wrote {n} file{'s' if n != 1 else ''}")
+        err.print(f"{_escape(plan.codemod)}: wrote {n} file{'s' if n != 1 else ''}")
         _print_refusal_summary(err, plan, verbose)
         raise typer.Exit(EXIT_ERROR if plan.failures else 0)
     from .codemods.engine import render_diff
@@ -668,7 +689,7 @@ def migrate(
     sys.stdout.write(render_diff(plan))
     n = len(plan.changes)
     err.print(
-        f"{escape(plan.codemod)}: {n} file{'s' if n != 1 else ''} would change"
+        f"{_escape(plan.codemod)}: {n} file{'s' if n != 1 else ''} would change"
         " (dry run; --write applies)"
     )
     _print_refusal_summary(err, plan, verbose)
@@ -681,7 +702,7 @@ def _progress_hook(bar):
 
     def hook(stage: str, advance: int, total: int | None) -> None:
         if stage not in tasks:
-            tasks[stage] = bar.add_task(escape(stage), total=total)
+            tasks[stage] = bar.add_task(_escape(stage), total=total)
         elif total is not None:
             bar.update(tasks[stage], total=total)
         if advance:
@@ -690,11 +711,11 @@ def _progress_hook(bar):
     return hook
 
 
-def _print_refusal_summary(err: Console, plan, verbose: bool) -> None:
+def _print_refusal_summary(err: "Console", plan, verbose: bool) -> None:
     """Why things were left: refusals by category, most frequent first, and skipped files."""
     refusals = plan.refusals
     if refusals:
-        counts = ", ".join(f"{escape(c)} ({n})" for c, n in plan.refusals_by_category())
+        counts = ", ".join(f"{_escape(c)} ({n})" for c, n in plan.refusals_by_category())
         hint = "" if verbose else "; --verbose lists each"
         err.print(f"  {len(refusals)} refused: {counts}{hint}")
     if plan.skipped:
@@ -822,15 +843,15 @@ def main() -> None:
     try:
         _app_for(sys.argv[1:])()
     except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted")
+        _console(stderr=True).print("interrupted")
         sys.exit(130)
     # consolidate: ignore[EXC002] last resort: a bug exits 2 with its traceback
     except Exception as exc:
         import traceback
 
         traceback.print_exc()
-        Console(stderr=True, highlight=False).print(
-            f"[bold red]internal error:[/] {escape(repr(exc))}: a bug in gathering-consolidate,"
+        _console(stderr=True, highlight=False).print(
+            f"[bold red]internal error:[/] {_escape(repr(exc))}: a bug in gathering-consolidate,"
             " please report it"
         )
         sys.exit(EXIT_ERROR)

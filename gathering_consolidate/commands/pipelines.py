@@ -10,7 +10,6 @@ one, 0 when all are valid, 2 on input that cannot be read (file, syntax, shape, 
 from __future__ import annotations
 
 import enum
-import json
 import re
 import sys
 from pathlib import Path
@@ -55,6 +54,8 @@ def _one_source(items: list[Any] | None, database_url: str | None, what: str) ->
 
 
 def _emit_json(data: dict[str, Any]) -> None:
+    import json  # here: every invocation imports this module, the cached audit included
+
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 

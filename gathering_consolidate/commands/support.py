@@ -7,8 +7,6 @@ import threading
 from collections.abc import Iterator
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 EXIT_ERROR = 2
 
@@ -16,7 +14,11 @@ EXIT_ERROR = 2
 def fail(message: str) -> typer.Exit:
     """Print `error: message` on stderr and return the exit (code 2) to raise. The message is
     user text (paths, config keys such as `[tool.gathering-consolidate]`), not markup; soft wrap
-    keeps long paths whole."""
+    keeps long paths whole. rich is imported here, not with the module: a run that prints no
+    error (the cached pre-commit audit) does not load it."""
+    from rich.console import Console
+    from rich.markup import escape
+
     Console(stderr=True, highlight=False, soft_wrap=True).print(
         f"[bold red]error:[/] {escape(message)}"
     )

@@ -3,13 +3,14 @@ tier, family tables, files that were skipped or failed, and one closing line."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.text import Text
-
-from ..audit import family_summaries
 from ..model import AuditResult, Severity, Status, SuppressionKind
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 #: Family tables longer than this are cut in text output (JSON keeps every row).
 MAX_TABLE_ROWS = 40
@@ -23,7 +24,42 @@ _SEVERITY_STYLE = {
 }
 
 
+def quiet_plain(result: AuditResult, *, stdout: bool) -> str | None:
+    """The `--quiet` report as `render` prints it where rich shows no style, built without rich
+    (the cached pre-commit audit need not import it); None when rich would print it otherwise or
+    might change the characters, so the caller renders it with rich.
+
+    Rich styles nothing when its file is no terminal (`stdout`: a pipe or a file, not a tty) and
+    the environment forces none (`FORCE_COLOR`, `TTY_COMPATIBLE=1`). It then changes only what
+    this function refuses: control characters (dropped), tabs (expanded), wide or combining
+    characters (cell widths), trailing blanks (trimmed beyond the width). So every line here is
+    printable ASCII ending in no blank."""
+    if os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE") == "1":
+        return None
+    if stdout:
+        import sys
+
+        if sys.stdout.isatty():
+            return None
+    lines = []
+    for finding in result.findings:
+        loc = finding.location
+        tier = "" if finding.tier is None else f" [tier {finding.tier}]"
+        lines.append(
+            f"{loc.path}:{loc.line}:{loc.column + 1}: {finding.rule} {finding.message}{tier}"
+        )
+    for outcome in result.files:
+        if outcome.status is not Status.OK:
+            lines.append(f"{outcome.path}: not audited: {outcome.reason or outcome.status.value}")
+    lines.extend(result.errors)
+    if not all(line.isascii() and line.isprintable() and line == line.rstrip() for line in lines):
+        return None
+    return "".join(f"{line}\n" for line in lines)
+
+
 def render(result: AuditResult, console: Console, *, quiet: bool = False) -> None:
+    from rich.text import Text
+
     # One Text for all finding lines: rich's per-print overhead is the cost of a large report.
     # Styles only where they are shown: without a colour system (a pipe, a file, NO_COLOR) rich
     # prints no style at all, and rendering the styled pieces is most of a cached run's output.
@@ -58,6 +94,8 @@ def render(result: AuditResult, console: Console, *, quiet: bool = False) -> Non
             console.print(Text(error, style="red"), soft_wrap=True, highlight=False)
         return
     from rich.table import Table  # not for --quiet, the pre-commit hook's output
+
+    from ..audit import family_summaries
 
     if result.findings:
         console.print()
