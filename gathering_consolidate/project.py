@@ -12,8 +12,6 @@ import errno
 import gc
 import hashlib
 import io
-import multiprocessing
-import multiprocessing.connection
 import os
 import pickle
 import signal
@@ -26,15 +24,20 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import parsing, suppress
-from .audit import EngineCheck, FileCheck, FileContext, ProjectCheck, known_options, registry
-from .audit.base import Check, ProjectContext
+from . import parsing
 from .cache import AuditCache, FastPickler
 from .config import Config, load_config
-from .libsource import library_source_for
 from .model import AuditResult, FileOutcome, Finding, Status
+
+if TYPE_CHECKING:
+    from . import suppress
+    from .audit import FileCheck, ProjectCheck
+    from .audit.base import Check
+
+# The check registry, suppressions, the library reader and multiprocessing are imported by the
+# functions that use them: a run-cache hit (runcache.py) needs none of them (~15 ms of start-up).
 
 #: Below this much work a process pool costs more than it saves.
 _PARALLEL_MIN_BYTES = 400_000
@@ -216,23 +219,26 @@ def discover(target: Path, config: Config) -> Iterator[tuple[str, Path]]:
     if not os.path.isdir(target):  # os.path: an unreadable parent is no error here
         yield _relative(target, root), target
         return
-    found: list[tuple[str, Path]] = []
+    # Strings, not pathlib, for the walk (a Path per folder and file was ~10 ms of a cached run
+    # of 700 files); `_relative_text` is `_relative` for the normalised paths os.walk gives.
+    found: list[tuple[str, str]] = []
     unlisted: list[str] = []
-    real_root = os.path.realpath(root)
-    for dirpath, dirnames, filenames in os.walk(target, onerror=_collect(unlisted)):
-        directory = Path(dirpath)
-        rel_dir = _relative(directory, root)
+    root_text = str(root)
+    real_root = os.path.realpath(root_text)
+    join, exists, islink = os.path.join, os.path.exists, os.path.islink
+    for dirpath, dirnames, filenames in os.walk(str(target), onerror=_collect(unlisted)):
+        rel_dir = _relative_text(dirpath, root_text)
         keep = []
         for name in dirnames:
             rel = f"{rel_dir}/{name}" if rel_dir else name
-            full = directory / name
+            full = join(dirpath, name)
             if config.is_excluded(rel):
                 continue
-            if os.path.islink(full):
+            if islink(full):
                 if not _inside(os.path.realpath(full), real_root):
                     found.append((rel, full))  # reported by `read`: outside the project
                 continue
-            if os.path.exists(full / "pyvenv.cfg"):
+            if exists(join(full, "pyvenv.cfg")):
                 continue
             keep.append(name)
         dirnames[:] = sorted(keep)
@@ -241,10 +247,11 @@ def discover(target: Path, config: Config) -> Iterator[tuple[str, Path]]:
                 continue
             rel = f"{rel_dir}/{name}" if rel_dir else name
             if not config.is_excluded(rel):
-                found.append((rel, directory / name))
+                found.append((rel, join(dirpath, name)))
     for path in unlisted:
-        found.append((_relative(Path(path), root) or ".", Path(path)))
-    yield from sorted(found)
+        found.append((_relative(Path(path), root) or ".", str(Path(path))))
+    for rel, full in sorted(found):
+        yield rel, Path(full)
 
 
 def _collect(into: list[str]) -> Callable[[OSError], None]:
@@ -257,6 +264,17 @@ def _collect(into: list[str]) -> Callable[[OSError], None]:
 
 def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _relative_text(path: str, root: str) -> str:
+    """`_relative(Path(path), Path(root))` for a normalised absolute `path` (no `.`, `..`, double
+    or trailing slash: as os.walk joins them under a Path's text), without building Paths."""
+    if path == root:
+        return ""
+    prefix = root if root.endswith("/") else root + "/"
+    if not path.startswith(prefix):
+        return _relative(Path(path), Path(root))
+    return path[len(prefix) :].removeprefix(".").lstrip("/")
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -391,6 +409,9 @@ class _Plan:
 
 
 def analyse(source: SourceFile, plan: _Plan) -> FileResult:
+    from . import suppress
+    from .audit import FileContext
+
     relpath = source.relpath
     if source.outcome is not None:
         return FileResult(source.outcome)
@@ -475,6 +496,9 @@ def _run_parallel(
     can hang. Workers ignore SIGINT (a terminal sends it to the whole group); on Ctrl-C, SIGTERM,
     a dead worker or any error here the parent terminates every worker, kills the ones still
     alive, waits for them and re-raises, so no worker outlives the run."""
+    import multiprocessing
+    import multiprocessing.connection
+
     global _WORKER_PLAN
     _WORKER_PLAN = plan  # inherited by forked workers: nothing to pickle per task but the file
     size = max(1, len(sources) // (jobs * 8))
@@ -607,6 +631,8 @@ def audit(
     if not target_path.exists() and not target_path.is_symlink():
         raise FileNotFoundError(f"{target}: no such file or directory")
     if config is None:
+        from .audit import known_options, registry
+
         config = load_config(
             target_path,
             select=select,
@@ -683,6 +709,11 @@ def _audit_sources(
     on_total: Callable[[int], None] | None,
     spill: _FactsFile,
 ) -> AuditResult:
+    from . import suppress
+    from .audit import EngineCheck, FileCheck, ProjectCheck, registry
+    from .audit.base import ProjectContext
+    from .libsource import library_source_for
+
     checks = tuple(checks if checks is not None else registry())
     enabled = [c for c in checks if config.rule_enabled(c.id) or _enabled_somewhere(c.id, config)]
     file_checks = tuple(c for c in enabled if issubclass(c, FileCheck))

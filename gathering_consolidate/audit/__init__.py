@@ -6,10 +6,35 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..model import Finding, SummaryTable
-from .base import Check, EngineCheck, FileCheck, FileContext, Invalid, Option, ProjectCheck, Valid
+if TYPE_CHECKING:
+    from ..model import Finding, SummaryTable
+    from .base import (
+        Check,
+        EngineCheck,
+        FileCheck,
+        FileContext,
+        Invalid,
+        Option,
+        ProjectCheck,
+        Valid,
+    )
+
+#: The names of `base` exported here, imported on first use (PEP 562): every run imports this
+#: package (`gathering_consolidate/__init__.py`), a run-cache hit needs none of them.
+_BASE = frozenset(
+    (
+        "Check",
+        "EngineCheck",
+        "FileCheck",
+        "FileContext",
+        "Invalid",
+        "Option",
+        "ProjectCheck",
+        "Valid",
+    )
+)
 
 __all__ = [
     "Check",
@@ -70,3 +95,11 @@ def family_summaries(findings: Sequence[Finding]) -> list[SummaryTable]:
 
 def _ids(module: Any) -> set[str]:
     return {c.id for c in getattr(module, "CHECKS", ())}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _BASE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.base"), name)
+    globals()[name] = value
+    return value
