@@ -282,3 +282,36 @@ def test_unused_suppression_only_for_rules_that_ran(tmp_path):
     _write(tmp_path, {"a.py": "x = 1  # consolidate: ignore[DTZ001] legacy\n"})
     assert [f.rule for f in audit(tmp_path, cache=False).findings] == ["SUP001"]
     assert audit(tmp_path, cache=False, select=["SUP"]).findings == ()
+
+
+def test_discovery_paths_are_the_pathlib_relative_paths(tmp_path):
+    """discover walks with strings: each file's project path is still what pathlib's relative
+    path of it gives (nested, dotted and spaced folder names, a target below the root)."""
+    from gathering_consolidate.config import load_config
+    from gathering_consolidate.project import _relative, discover
+
+    _write(
+        tmp_path,
+        {
+            "pyproject.toml": "[project]\nname = 'p'\n",
+            "top.py": NAIVE,
+            "app/a.py": NAIVE,
+            "app/.hidden/b.py": NAIVE,
+            "app/with space/c.py": NAIVE,
+            "app/x.y/deep/d.py": NAIVE,
+            ".dotted/e.py": NAIVE,
+        },
+    )
+    config = load_config(tmp_path)
+    for target in (tmp_path, tmp_path / "app", tmp_path / "app" / "x.y"):
+        found = list(discover(target, config))
+        assert found and [rel for rel, _ in found] == sorted(rel for rel, _ in found)
+        for rel, full in found:
+            assert isinstance(full, Path) and full.is_file()
+            if full.parent != config.root:
+                assert rel == _relative(full, config.root)
+    assert {rel for rel, _ in discover(tmp_path, config)} >= {
+        "top.py",
+        "app/a.py",
+        "app/x.y/deep/d.py",
+    }
