@@ -151,7 +151,9 @@ class _Recorder:
 
     def __init__(self) -> None:
         self.thread: int | None = None
+        # consolidate: ignore[MEM001] emptied by each recording: one audit's inputs
         self.opened: set[str] = set()
+        # consolidate: ignore[MEM001] emptied by each recording: one audit's inputs
         self.listed: set[str] = set()
         self.installed = False
 
