@@ -1,10 +1,11 @@
 """The project index: per-module facts collected from `ast` (cached with each file) and, built
-from them once per run, a cross-module call graph (networkx) with types and FastAPI routes.
+from them once per run, a cross-module call graph with types and FastAPI routes.
 
     facts = collect_module(ctx)              # in a ProjectCheck.collect, per file
     index = build_index(facts_by_path.values())
-    index.graph                              # DiGraph: function qualname -> callee qualname
     index.targets[qualname][i]               # what call i of a function resolves to
+    index.callers(qualname)                  # [(caller, call index)] of resolved calls to it
+    index.graph                              # networkx DiGraph, built on first use
     index.routes[qualname]                   # [Route(function, methods, path, line)]
 """
 

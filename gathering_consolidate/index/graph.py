@@ -37,6 +37,7 @@ import builtins
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported when a graph is built: it costs ~0.1 s of every run's start-up
@@ -118,9 +119,13 @@ class Target:
 
 
 class Index(ProjectModel):
-    """Cross-module types, call graph (`graph`, a networkx DiGraph of project functions, edges
-    carrying the call sites) and routes, over the project model's symbol table and name
-    resolution (semantic/project.py)."""
+    """Cross-module types, call graph and routes, over the project model's symbol table and name
+    resolution (semantic/project.py).
+
+    The call graph is kept as tables: `targets` (what each call resolves to) and, the other way,
+    the resolved call sites of each function (`callers`). That is all the analyses read, and it
+    is a fraction of a networkx DiGraph's size (three dicts per node and one per edge: ~50 MB
+    on the standard library); `graph` builds the DiGraph when one is asked for."""
 
     external = "ext"
     max_depth = MAX_DEPTH
@@ -173,11 +178,16 @@ class Index(ProjectModel):
         self.param_types: dict[tuple[str, str], Entity] = {}
         #: (function, parameter) typed from some callers while others pass something unknown.
         self.partial_params: set[tuple[str, str]] = set()
-        self.targets: dict[str, list[Target | None]] = {}
+        #: Function -> what each of its calls resolves to (None: unknown).
+        self.targets: dict[str, tuple[Target | None, ...]] = {}
         #: (function, call index) -> further targets of a call on a union (the first is in
         #: `targets`).
         self.alternatives: dict[tuple[str, int], list[Target]] = {}
-        self.graph = self._build_graph()
+        #: Project function -> (caller, call index) of every resolved call to it.
+        self._callers: dict[str, list[tuple[str, int]]] = {}
+        #: One `Target` per distinct target (a large project has ~10 calls per target).
+        self._target_memo: dict[tuple[str, str, bool], Target] = {}
+        self._add_edges()
         self._infer_params()
         self.routes: dict[str, list[Route]] = self._find_routes()
 
@@ -384,38 +394,40 @@ class Index(ProjectModel):
             return None
         kind, dotted = entity[0], entity[1]
         if kind == "elemfn":
-            return Target("ext", dotted)
+            return self._target("ext", dotted)
         if kind == "func":
-            return Target("func", dotted)
+            return self._target("func", dotted)
         if kind == "class":
             for cls in self.project_mro(dotted):
                 if f"{cls}.__init__" in self.functions:
-                    return Target("func", f"{cls}.__init__", constructor=True)
+                    return self._target("func", f"{cls}.__init__", constructor=True)
             bases = self.external_bases(dotted)
             if bases:
-                return Target("ext", bases[0], constructor=True)
-            return Target("class", dotted, constructor=True)
+                return self._target("ext", bases[0], constructor=True)
+            return self._target("class", dotted, constructor=True)
         if kind == "ext":
-            return Target("ext", dotted)
+            return self._target("ext", dotted)
         if kind == "extinst":  # calling an external object: its class's `__call__`
-            return Target("ext", f"{dotted}.__call__")
+            return self._target("ext", f"{dotted}.__call__")
         if kind == "inst":
             call_method = self.attribute(entity, "__call__")
             if call_method is not None and call_method[0] == "func":
-                return Target("func", call_method[1])
+                return self._target("func", call_method[1])
         return None
 
-    def _build_graph(self) -> nx.DiGraph:
-        import networkx as nx
+    def _target(self, kind: str, name: str, constructor: bool = False) -> Target:
+        """The one `Target` for these fields (targets are compared by value; sharing them
+        saves one object per call)."""
+        key = (kind, name, constructor)
+        found = self._target_memo.get(key)
+        if found is None:
+            found = self._target_memo[key] = Target(kind, name, constructor)
+        return found
 
-        graph = nx.DiGraph()
-        for qualname, function in self.functions.items():
-            graph.add_node(qualname, is_async=function.is_async, path=self.paths[qualname])
-        self._add_edges(graph)
-        return graph
-
-    def _add_edges(self, graph: nx.DiGraph) -> None:
+    def _add_edges(self) -> None:
+        """Resolve every call: `targets`, `alternatives` and the callers table."""
         self.alternatives = {}
+        self._callers = {}
         for qualname, function in self.functions.items():
             targets: list[Target | None] = []
             for index, call in enumerate(function.calls):
@@ -426,13 +438,27 @@ class Index(ProjectModel):
                 for target in found:
                     if target.kind != "func":
                         continue
-                    if graph.has_edge(qualname, target.name):
-                        sites = graph.edges[qualname, target.name]["sites"]
-                        if index not in sites:
-                            sites.append(index)
-                    else:
-                        graph.add_edge(qualname, target.name, sites=[index])
-            self.targets[qualname] = targets
+                    sites = self._callers.setdefault(target.name, [])
+                    if not sites or sites[-1] != (qualname, index):  # a site once per callee
+                        sites.append((qualname, index))
+            self.targets[qualname] = tuple(targets)
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """The call graph as a networkx DiGraph, built on first use (the analyses read the
+        tables): a node per project function (its data is in `functions` and `paths`), an edge
+        per caller and callee, carrying the caller's call indices (`sites`)."""
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self.functions)
+        for callee, sites in self._callers.items():
+            for caller, site in sites:
+                if graph.has_edge(caller, callee):
+                    graph.edges[caller, callee]["sites"].append(site)
+                else:
+                    graph.add_edge(caller, callee, sites=[site])
+        return graph
 
     def all_targets(self, qualname: str, index: int) -> list[Target]:
         """The target of call `index` of `qualname` and its alternatives (empty: unknown)."""
@@ -510,18 +536,12 @@ class Index(ProjectModel):
             self._names.clear()
             self._values.clear()
             self._results.clear()
-            self.graph.remove_edges_from(list(self.graph.edges))
-            self._add_edges(self.graph)
+            self._add_edges()
 
     def callers(self, qualname: str) -> list[tuple[str, int]]:
-        """(caller, call index) of every resolved call to `qualname`."""
-        if qualname not in self.graph:
-            return []
-        return [
-            (caller, site)
-            for caller in self.graph.predecessors(qualname)
-            for site in self.graph.edges[caller, qualname]["sites"]
-        ]
+        """(caller, call index) of every resolved call to `qualname`, callers in `functions`
+        order, each caller's calls in order."""
+        return list(self._callers.get(qualname, ()))
 
     # -- routes ------------------------------------------------------------------------------
     def _opaque_ok(self, dotted: str) -> bool:

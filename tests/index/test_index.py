@@ -94,6 +94,13 @@ def test_depends_parameters_and_self_attributes_are_typed():
     assert targets(index, "app.api.annotated") == ["app.api.Repo.find_twice"]
     # The graph keeps each call site of an edge.
     assert index.graph.edges["app.api.Repo.find_twice", "app.api.Repo.find"]["sites"] == [0, 1]
+    assert index.callers("app.api.Repo.find") == [
+        ("app.api.Repo.find_twice", 0),
+        ("app.api.Repo.find_twice", 1),
+    ]
+    # Equal targets are one object (one per distinct target, not per call).
+    first, second = index.targets["app.api.Repo.find_twice"]
+    assert first is second
     assert isinstance(index.graph, nx.DiGraph)
 
 

@@ -564,7 +564,7 @@ def analyse(facts: Mapping[str, ModuleFacts], rules: Rules, library: Any = None)
         heads = {target.split(".", 1)[0] for m in facts.values() for _, target in m.imports}
         opaque |= {h for h in heads if h not in sys.stdlib_module_names and library.installed(h)}
     index = build_index(facts.values(), rules.returns, opaque)
-    analysis = Analysis(index=index, rules=rules, paths=dict(index.paths), library=library)
+    analysis = Analysis(index=index, rules=rules, paths=index.paths, library=library)
     blocking = _BlockingMatcher(rules)
     analysis._strict = reach(index, blocking, False, analysis, analysis)
     analysis._lazy = reach(index, blocking, True, analysis, analysis)
