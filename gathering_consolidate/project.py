@@ -274,12 +274,13 @@ def _relative_text(path: str, root: str) -> str:
     prefix = root if root.endswith("/") else root + "/"
     if not path.startswith(prefix):
         return _relative(Path(path), Path(root))
-    return path[len(prefix) :].removeprefix(".").lstrip("/")
+    return path[len(prefix) :]
 
 
 def _relative(path: Path, root: Path) -> str:
     try:
-        return path.relative_to(root).as_posix().removeprefix(".").lstrip("/")
+        relative = path.relative_to(root).as_posix()
+        return "" if relative == "." else relative  # `.github/x.py` keeps its dot
     except ValueError:
         return path.as_posix()
 

@@ -315,3 +315,19 @@ def test_discovery_paths_are_the_pathlib_relative_paths(tmp_path):
         "app/a.py",
         "app/x.y/deep/d.py",
     }
+
+
+def test_a_file_in_a_hidden_folder_keeps_the_dot_in_its_project_path(tmp_path):
+    """`.tools/sub/a.py` is reported and written as itself: its path once lost the leading dot
+    (`tools/sub/a.py`), and a codemod then refused the whole change ("removed since it was
+    read")."""
+    from gathering_consolidate.codemods.engine import apply, plan_migration
+
+    _write(tmp_path, {"pyproject.toml": "[project]\nname = 'p'\n", ".tools/sub/a.py": NAIVE})
+    (finding,) = audit(tmp_path, cache=False, select=["DTZ001"]).findings
+    assert finding.location.path == ".tools/sub/a.py"
+    plan = plan_migration(tmp_path, "aware-datetimes")
+    assert [c.path for c in plan.changes] == [".tools/sub/a.py"]
+    apply(plan)
+    assert "timezone.utc" in (tmp_path / ".tools" / "sub" / "a.py").read_text()
+    assert not (tmp_path / "tools").exists()
