@@ -21,21 +21,6 @@ if TYPE_CHECKING:
         Valid,
     )
 
-#: The names of `base` exported here, imported on first use (PEP 562): every run imports this
-#: package (`gathering_consolidate/__init__.py`), a run-cache hit needs none of them.
-_BASE = frozenset(
-    (
-        "Check",
-        "EngineCheck",
-        "FileCheck",
-        "FileContext",
-        "Invalid",
-        "Option",
-        "ProjectCheck",
-        "Valid",
-    )
-)
-
 __all__ = [
     "Check",
     "EngineCheck",
@@ -51,6 +36,10 @@ __all__ = [
     "known_options",
     "registry",
 ]
+
+#: The names of `base` exported here (the capitalised ones of `__all__`), imported on first use
+#: (PEP 562): every run imports this package, a run-cache hit needs none of them.
+_BASE = frozenset(name for name in __all__ if name[0].isupper())
 
 
 def family_modules() -> list[str]:
