@@ -127,7 +127,6 @@ class Tiers:
         self._by_name: dict[str, tuple[str, ...]] | None = None
         self._called_names: set[str] | None = None
         self._subclasses: dict[str, list[str]] | None = None
-        self._called_names: set[str] | None = None
 
     # -- public ------------------------------------------------------------------------------
     def tier(
@@ -142,7 +141,7 @@ class Tiers:
         if reached is not None:
             return 1, reached
         own = handler.scope.split("#")[0].rpartition(".")[2]
-        named = None if own == "<module>" else self._sensitive_name(own) or self._write_name(own)
+        named = None if own == "<module>" else self._name_says(own)
         if named is not None:
             return 1, f"its function {named}"
         if handler.scope.endswith(".<module>"):
@@ -190,7 +189,7 @@ class Tiers:
         if callee is None or depth >= _MAX_DEPTH or callee in visited:
             return None
         callee_name = callee.rpartition(".")[2].split("#")[0]
-        name_says = self._sensitive_name(callee_name) or self._write_name(callee_name)
+        name_says = self._name_says(callee_name)
         if name_says is not None:
             return f"{here}: {name_says}"
         inner = self._function_reaches(callee, depth + 1, visited | {callee})
@@ -202,11 +201,10 @@ class Tiers:
         """A method call on a receiver of unknown type (`plugin.instance.consume(...)`) may run
         any project method of that name: when few do and the name is not a builtin container's
         or string's method, each is followed (tier 1 is a priority, so "may write" counts)."""
-        method = site.label.rpartition(".")[2]
+        name_says = self._name_says(site.label.rpartition(".")[2])
         for candidate in self._candidates(site, _COMMON_METHODS):
             if candidate in visited:
                 continue
-            name_says = self._sensitive_name(method) or self._write_name(method)
             if name_says is not None:
                 return f"{here}, which may run {candidate}: {name_says}"
             inner = self._function_reaches(candidate, depth + 1, visited | {candidate})
@@ -297,7 +295,7 @@ class Tiers:
                 return "a database write"
             if method == "get_secret_value":
                 return "a secret" if direct else None
-            return self._sensitive_name(method) or self._write_name(method)
+            return self._name_says(method)
         if resolved[0] not in ("lib", "itemfn"):
             return None
         name = resolved[1]
@@ -320,6 +318,10 @@ class Tiers:
         candidates = [*words, *(a + b for a, b in itertools.pairwise(words))]
         hit = next((w for w in candidates if w in self.meaning.sensitive_words), None)
         return None if hit is None else f"`{name}` handles {hit}"
+
+    def _name_says(self, name: str) -> str | None:
+        """What a function's name says it handles: credentials and the like, or writes."""
+        return self._sensitive_name(name) or self._write_name(name)
 
     def _write_name(self, name: str) -> str | None:
         """A name that says it writes to a store: a write verb and a store noun
@@ -371,13 +373,17 @@ class Tiers:
             for key in self._handed_functions()
         ]
         found: dict[str, str] = {}
+        serving: set[str] = set()  # the classes holding a function on a request path
         for seeds in (routes, tools, background, commands):
+            if seeds is tools:
+                owners = {owner for key in found for owner in _owners(key)}
+                serving = owners & self.world.classes.keys()
             queue = deque(seeds)
             while queue and len(found) < _MAX_REACHABLE:
                 key, why = queue.popleft()
                 if key in found:
                     continue
-                if seeds is tools and self._serves_requests(key, found):
+                if seeds is tools and key.split("#")[0].rpartition(".")[0] in serving:
                     continue  # a helper class that also serves requests is request-path code
                 found[key] = why
                 world.tick()
@@ -396,31 +402,6 @@ class Tiers:
                         queue.extend((c, why) for c in self._candidates(site, _BUILTIN_METHODS))
         self._on_path = found
         return found
-
-    def _uncalled(self, scope_key: str) -> bool:
-        """A method of a class with no base outside the project that no call in the project
-        names, resolved or not (`self.extractor.extract_with_lxml(...)` would name it): dead
-        code, or called by a framework through a base class, which it does not have."""
-        function = scope_key.split("#")[0]
-        cls, _, name = function.rpartition(".")
-        world = self.world
-        if cls not in world.classes or name.startswith("__") or function not in world.functions:
-            return False
-        if any(base.startswith("lib:") for base in world.mro(cls)):
-            return False
-        if self._called_names is None:
-            self._called_names = {
-                site.label.rpartition(".")[2].removesuffix("()")
-                for facts in world.functions.values()
-                for site in facts.sites
-                if site.kind == "call"
-            }
-            self._called_names |= {
-                ref.rpartition(".")[2]
-                for item in world.files.values()
-                for ref in map(str, item.entries)
-            }
-        return name not in self._called_names
 
     def _uncalled(self, scope_key: str) -> bool:
         """An undecorated method of a class with no base outside the project, whose name no
@@ -443,24 +424,10 @@ class Tiers:
                 for site in item.sites
                 if site.kind == "call"
             }
-            for item in world.files.values():
-                for ref in item.entries:  # `Thread(target=self.poll)`: handed on, not called
-                    resolved = world.value(ref)
-                    if resolved is not None and resolved[0] == "func":
-                        names.add(resolved[1].rpartition(".")[2])
+            # `Thread(target=self.poll)`: handed on, not called
+            names |= {key.rpartition(".")[2] for key in self._handed_functions()}
             self._called_names = names
         return name not in self._called_names
-
-    def _serves_requests(self, function: str, found: Mapping[str, str]) -> bool:
-        """Whether another method of `function`'s class is on a request path."""
-        cls = function.split("#")[0].rpartition(".")[0]
-        if cls not in self.world.classes:
-            return False
-        prefix = cls + "."
-        return any(
-            key.startswith(prefix) and why.startswith("on the request path")
-            for key, why in found.items()
-        )
 
     def _tool_class(self, function: str) -> str | None:
         """The class of a method of an agent tool or skill: a project class with a base (not
@@ -483,6 +450,12 @@ class Tiers:
                 if resolved is not None and resolved[0] == "func":
                     keys.append(resolved[1])
         return keys
+
+
+def _owners(key: str) -> list[str]:
+    """The dotted names holding a function: `m.C.f` -> `m`, `m.C`."""
+    parts = key.split("#")[0].split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _entry_words(facts: FunctionFacts) -> str:
