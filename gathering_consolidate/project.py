@@ -16,7 +16,6 @@ import os
 import pickle
 import signal
 import stat
-import tempfile
 import threading
 import time
 import tokenize
@@ -153,6 +152,8 @@ class _FactsFile:
     full disk) the facts stay in memory, as before."""
 
     def __init__(self) -> None:
+        import tempfile  # here: a run-cache hit never spills facts
+
         try:
             self._file: Any = tempfile.TemporaryFile(  # noqa: SIM115 closed by close()
                 buffering=0, prefix="gathering-consolidate-facts-"
