@@ -16,6 +16,7 @@ import os
 import pickle
 import signal
 import stat
+import tempfile
 import threading
 import time
 import tokenize
@@ -152,8 +153,6 @@ class _FactsFile:
     full disk) the facts stay in memory, as before."""
 
     def __init__(self) -> None:
-        import tempfile  # here: a run-cache hit never spills facts
-
         try:
             self._file: Any = tempfile.TemporaryFile(  # noqa: SIM115 closed by close()
                 buffering=0, prefix="gathering-consolidate-facts-"
