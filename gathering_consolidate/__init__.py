@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import TYPE_CHECKING, Any
 
 # The `audit` family package first: importing a subpackage binds its name in this namespace,
 # so the `audit` function defined below must come after it (and it stays the function).
 from . import audit as _families  # noqa: F401
 from .version import __version__
 
+# Not `typing.TYPE_CHECKING`: a replayed command (replay.py) imports little more than this
+# package, and `typing` would be most of its start-up.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from typing import Any
 
     from .config import Config, ConfigError, load_config
     from .model import (

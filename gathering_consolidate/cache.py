@@ -7,7 +7,7 @@ The audited tree is untrusted, and a pickle runs code when it is loaded, so:
   entry per (configuration, rule set), beside it the run entry of runcache.py. A project may put
   them in a folder of its own tree instead (`cache-dir`, validated by config.py to stay inside
   the project). The user cache folder itself also keeps `tool_digest` and the rule catalogue;
-- every entry (a `Sealed` file) is authenticated: `MAGIC + HMAC-SHA256(key, label + payload) + payload`, where the
+- every entry (a `Sealed` file, on seal.py) is authenticated: `MAGIC + HMAC-SHA256(key, label + payload) + payload`, where the
   key is 32 random bytes created once (mode 0600, `O_EXCL`) in the user's cache folder, never in
   the tree, and the label names the project and entry. The MAC is checked before anything is
   unpickled; a missing, corrupt, truncated, foreign or unauthenticated entry is a miss, and the
@@ -21,22 +21,19 @@ inside it (`pickle_fast`), so a warm run whose project-wide results are cached n
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import hashlib
-import hmac
 import io
 import os
 import pickle
-import secrets
-import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .config import rules_dir
+from . import seal
 from .safeio import write_atomic
+from .seal import ENV_VAR
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -45,8 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ENV_VAR", "AuditCache", "FastPickler", "pickle_fast", "user_cache_dir"]
 
-#: Overrides the user cache folder (tests point it at a temporary directory).
-ENV_VAR = "GATHERING_CONSOLIDATE_CACHE_DIR"
 
 _FORMAT = 4
 
@@ -64,21 +59,11 @@ def tool_digest() -> str:
     result is always one this very code would produce.
 
     Reading every file costs more than the rest of a cached run's bookkeeping, so the digest is
-    kept (a `Sealed` entry of the user cache folder) with the files' status: path, size, inode,
-    modification and change times. Any write to a file changes its change time, which no one
-    can set back; a file whose status differs in any way is read again."""
-    package = os.path.dirname(os.path.realpath(__file__))
-    sources = _files(package, ".py") + _files(str(rules_dir()), ".toml")
-    stamps = hashlib.sha256()
-    for path in sources:
-        try:
-            info = os.stat(path)
-        except OSError:
-            continue
-        stamps.update(
-            f"{path}\0{info.st_size}\0{info.st_ino}\0{info.st_mtime_ns}\0{info.st_ctime_ns}\0".encode()
-        )
-    stamp = stamps.hexdigest()
+    kept (a `Sealed` entry of the user cache folder) with the files' status (`seal.tool_stamp`:
+    path, size, inode, modification and change times); a file whose status differs in any way
+    is read again."""
+    sources = seal.tool_files()
+    stamp = seal.tool_stamp(sources)
     memo = Sealed(None, "tool-digest.pickle")
     kept = memo.load()
     if isinstance(kept, tuple) and len(kept) == 2 and kept[0] == stamp:
@@ -96,88 +81,12 @@ def tool_digest() -> str:
     return result
 
 
-def _files(folder: str, suffix: str) -> list[str]:
-    """Every file named `*suffix` under `folder`, sorted (neither symlinked folders nor
-    `__pycache__`, which holds no source, are entered). Strings, not Paths: a cached run stats
-    the ~300 files of the package, and building a Path for each was a third of that."""
-    found = []
-    for parent, folders, names in os.walk(folder):
-        folders[:] = [name for name in folders if name != "__pycache__"]
-        found += [os.path.join(parent, name) for name in names if name.endswith(suffix)]
-    return sorted(found)
-
-
-_MAGIC = b"GCCACHE\x04"
-_MAC_SIZE = hashlib.sha256().digest_size
-_KEY_NAME = "hmac.key"
-_KEY_SIZE = 32
 _GITIGNORE = "# Created by gathering-consolidate\n*\n"
 
 
 def user_cache_dir() -> Path:
-    """The user's cache folder for this tool (see the module docstring); not created here."""
-    override = os.environ.get(ENV_VAR)
-    if override:
-        return Path(override).expanduser().absolute()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "gathering-consolidate"
-
-
-# -- the key -----------------------------------------------------------------------------------
-@functools.cache
-def _key_for(folder: str) -> bytes | None:
-    """The HMAC key kept in `folder`, created on first use; None when it cannot be created or is
-    not trustworthy (not a regular file of ours, readable by others, wrong size): no cache then."""
-    path = os.path.join(folder, _KEY_NAME)
-    try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        for _ in range(3):
-            key = _read_key(path)
-            if key is not None:
-                return key
-            _create_key(path)
-    except OSError:
-        return None
-    return None
-
-
-def _read_key(path: str) -> bytes | None:
-    """The key, or None when there is no key file yet; raises OSError on an untrusted one."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if (
-            not stat.S_ISREG(info.st_mode)
-            or info.st_uid != os.geteuid()
-            or info.st_mode & 0o077
-            or info.st_size != _KEY_SIZE
-        ):
-            raise OSError(f"{path}: not a private {_KEY_SIZE}-byte key file of this user")
-        key = fh.read(_KEY_SIZE + 1)
-    if len(key) != _KEY_SIZE:
-        raise OSError(f"{path}: not a {_KEY_SIZE}-byte key")
-    return key
-
-
-def _create_key(path: str) -> None:
-    """Write a new key to a fresh file (0600, `O_EXCL`) and publish it with a hard link, which
-    fails if another process published one first: readers never see a half-written key."""
-    tmp = f"{path}.{secrets.token_hex(8)}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(tmp, flags, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(secrets.token_bytes(_KEY_SIZE))
-            fh.flush()
-            os.fsync(fh.fileno())
-        with contextlib.suppress(FileExistsError):  # another audit created it first: use theirs
-            os.link(tmp, path)
-    finally:
-        os.unlink(tmp)
+    """The user's cache folder for this tool (`seal.cache_folder`); not created here."""
+    return Path(seal.cache_folder())
 
 
 # -- fast pickling -----------------------------------------------------------------------------
@@ -246,7 +155,7 @@ class Sealed:
 
     def __init__(self, config: Config | None, name: str):
         base = user_cache_dir()
-        self.key = _key_for(str(base))
+        self.key = seal.key_for(str(base))
         root = "" if config is None else str(config.root.resolve())
         self.in_tree = False
         if config is None:  # not a project's: in the user cache folder itself
@@ -264,31 +173,11 @@ class Sealed:
             self.path = self.folder / name
         self._label = f"{root}\0{name}\0".encode()
 
-    def _mac(self, payload: bytes | memoryview) -> bytes:
-        assert self.key is not None
-        digest = hmac.new(self.key, self._label, hashlib.sha256)
-        digest.update(payload)
-        return digest.digest()
-
     def read(self) -> memoryview | None:
         """The authenticated payload, or None (missing, a symlink, not ours, damaged)."""
         if self.key is None:
             return None
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            with os.fdopen(fd, "rb") as fh:
-                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                    return None
-                blob = fh.read()
-        except OSError:  # missing, a symlink, unreadable: a miss
-            return None
-        header = len(_MAGIC) + _MAC_SIZE
-        if len(blob) <= header or not blob.startswith(_MAGIC):
-            return None
-        payload = memoryview(blob)[header:]
-        if not hmac.compare_digest(blob[len(_MAGIC) : header], self._mac(payload)):
-            return None  # not written by this user's key for this project and entry
-        return payload
+        return seal.read_sealed(str(self.path), self.key, self._label)
 
     def load(self) -> Any:
         """The unpickled payload, or None: only an authenticated payload is ever unpickled."""
@@ -314,7 +203,10 @@ class Sealed:
             if self.path.is_symlink():  # planted: remove the link (never its target), then write
                 self.path.unlink()
             write_atomic(
-                self.path, _MAGIC + self._mac(payload) + payload, root=self.write_root, mode=0o600
+                self.path,
+                seal.seal(self.key, self._label, payload),
+                root=self.write_root,
+                mode=0o600,
             )
         except OSError:
             pass  # a read-only or hostile cache folder: the audit still runs, just uncached

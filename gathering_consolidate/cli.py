@@ -282,7 +282,11 @@ def _audit_one(path: Path, options: _AuditOptions) -> int:
         result = _run_audit_with_progress(
             run_audit, path, config, options.no_cache, options.jobs, show_progress
         )
-    return _finish(result, config, options, changed=None)
+    code = _finish(result, config, options, changed=None)
+    from .replay import offer
+
+    offer(result, path)  # the next run of this very command may print this again (replay.py)
+    return code
 
 
 def _audit_changed(files: list[Path], options: _AuditOptions) -> int:

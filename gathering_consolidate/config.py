@@ -89,11 +89,10 @@ class ConfigError(ValueError):
 
 def rules_dir() -> Path:
     """The default rule data: `gathering_consolidate/rules` in a wheel, the repo's `rules/` in a
-    source checkout or editable install."""
-    packaged = Path(__file__).parent / "rules"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parent.parent / "rules"
+    source checkout or editable install (`seal.rules_folder`)."""
+    from .seal import rules_folder
+
+    return Path(rules_folder())
 
 
 @functools.cache
@@ -318,12 +317,21 @@ def target_python(python: str | os.PathLike[str] | None) -> Iterator[None]:
 
 def find_pyproject(path: Path) -> Path | None:
     """The nearest pyproject.toml at `path` (or its directory) and upwards."""
+    *_, last = pyproject_candidates(path)
+    return last if last.is_file() else None
+
+
+def pyproject_candidates(path: Path) -> list[Path]:
+    """The pyproject.toml files `find_pyproject` looks for, in order, up to the one it finds:
+    what a configuration depends on besides the file it reads (a replayed command compares
+    each one's status, none of them being opened when it does not exist)."""
     start = path if path.is_dir() else path.parent
+    looked: list[Path] = []
     for directory in (start, *start.parents):
-        candidate = directory / "pyproject.toml"
-        if candidate.is_file():
-            return candidate
-    return None
+        looked.append(directory / "pyproject.toml")
+        if looked[-1].is_file():
+            break
+    return looked
 
 
 def load_config(

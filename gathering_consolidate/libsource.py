@@ -1465,12 +1465,9 @@ class LibrarySource:
     def _cache_root(self) -> Path:
         if self.cache_dir is not None:
             return self.cache_dir
-        override = os.environ.get("GATHERING_CONSOLIDATE_CACHE_DIR")
-        if override:
-            return Path(override).expanduser().absolute()
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-        return base / "gathering-consolidate"
+        from .seal import cache_folder
+
+        return Path(cache_folder())
 
     def _cache_path(self, name: str, dist: Distribution) -> tuple[Path, str]:
         from .version import __version__

@@ -25,16 +25,14 @@ cache would have served: every file read and audited without a note.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import os
 import stat
-import sys
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from . import reads
 from .cache import Sealed, pickle_fast, tool_digest
 from .model import AuditResult, Status
 from .version import __version__
@@ -43,7 +41,7 @@ if TYPE_CHECKING:
     from .config import Config
     from .project import SourceFile
 
-__all__ = ["RunCache", "rule_catalogue"]
+__all__ = ["RunCache", "replayed_hits", "rule_catalogue"]
 
 _FORMAT = 1
 #: A file input larger than this is not digested: the entry is not kept (a miss every time).
@@ -87,17 +85,14 @@ class RunCache:
     def save(self, result: AuditResult) -> None:
         if self._entry.key is None or self._inputs is None or result.errors:
             return
-        outcomes = {f.path: f for f in result.files}
-        warm_hits = sum(
-            1
-            for s in self._sources
-            if s.outcome is None
-            and (o := outcomes.get(s.relpath)) is not None
-            and o.status is Status.OK
-            and not o.reason
-        )
-        replay = dataclasses.replace(result, cache_hits=warm_hits)
+        replay = dataclasses.replace(result, cache_hits=replayed_hits(result))
         self._entry.write(pickle_fast((self._key, self._inputs, replay)))
+
+
+def replayed_hits(result: AuditResult) -> int:
+    """The `cache_hits` of `result` as this cache replays it: every file read and audited
+    without a note (a file that was not read has an outcome other than OK)."""
+    return sum(1 for f in result.files if f.status is Status.OK and not f.reason)
 
 
 def _config_text(config: Config) -> str:
@@ -145,46 +140,6 @@ def rule_catalogue(
 
 
 # -- the project checks' other inputs ----------------------------------------------------------
-class _Recorder:
-    """Files opened and folders listed by this thread while `recording()` is on (an audit hook:
-    it cannot be removed, so one is installed per process and is idle outside a recording)."""
-
-    def __init__(self) -> None:
-        self.thread: int | None = None
-        # consolidate: ignore[MEM001] emptied by each recording: one audit's inputs
-        self.opened: set[str] = set()
-        # consolidate: ignore[MEM001] emptied by each recording: one audit's inputs
-        self.listed: set[str] = set()
-        self.installed = False
-
-    def hook(self, event: str, args: tuple[Any, ...]) -> None:
-        if self.thread is None or threading.get_ident() != self.thread:
-            return
-        if event == "open":
-            path = args[0]
-            if isinstance(path, str | bytes | os.PathLike):
-                self.opened.add(os.path.abspath(os.fsdecode(path)))
-        elif event in ("os.scandir", "os.listdir"):
-            path = args[0] if args and args[0] is not None else "."
-            if isinstance(path, str | bytes | os.PathLike):
-                self.listed.add(os.path.abspath(os.fsdecode(path)))
-
-    @contextlib.contextmanager
-    def recording(self) -> Iterator[None]:
-        if not self.installed:
-            sys.addaudithook(self.hook)
-            self.installed = True
-        self.opened, self.listed = set(), set()
-        self.thread = threading.get_ident()
-        try:
-            yield
-        finally:
-            self.thread = None
-
-
-_RECORDER = _Recorder()
-
-
 def _record_inputs(
     config: Config, sources: Sequence[SourceFile], skip: str
 ) -> tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, str], ...]] | None:
@@ -210,7 +165,7 @@ def _record_inputs(
         if issubclass(c, ProjectCheck)
         and (config.rule_enabled(c.id) or any(o.select is not None for o in config.overrides))
     ]
-    with _RECORDER.recording():
+    with reads.recording() as seen:
         for check_cls in checks:
             project = ProjectContext(
                 str(config.root), tiers, tier_overrides=overrides, library=library
@@ -219,7 +174,7 @@ def _record_inputs(
                 check_cls(config.options_for(check_cls.id)).cache_inputs(project)
             except Exception:  # consolidate: ignore[EXC001] the audit reports the check's crash; the run is not kept
                 return None
-        opened, listed = sorted(_RECORDER.opened), sorted(_RECORDER.listed)
+        opened, listed = sorted(seen.opened), sorted(seen.listed)
     files = tuple((path, _file_state(path)) for path in opened)
     if any(state is None for _, state in files):
         return None

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gathering_consolidate import ConfigError, __version__, audit, load_config
+from gathering_consolidate import ConfigError, __version__, audit, load_config, seal
 from gathering_consolidate.audit import registry
 from gathering_consolidate.cache import ENV_VAR, user_cache_dir
 from gathering_consolidate.cli import app
@@ -189,30 +189,28 @@ def _folder_of(root: Path) -> str:
 def test_an_entry_under_another_key_is_a_miss(tmp_path: Path, cache_home: Path):
     root = _project(tmp_path)
     audit(root)
-    from gathering_consolidate import cache
 
     (cache_home / "hmac.key").unlink()
-    cache._key_for.cache_clear()
+    seal.forget_keys()
     try:
         assert audit(root).cache_hits == 0
     finally:
-        cache._key_for.cache_clear()
+        seal.forget_keys()
 
 
 def test_an_untrusted_key_file_disables_the_cache(tmp_path: Path, cache_home: Path):
-    from gathering_consolidate import cache
 
     root = _project(tmp_path)
     cache_home.mkdir()
     (cache_home / "hmac.key").write_bytes(b"k" * 32)
     (cache_home / "hmac.key").chmod(0o644)  # readable by others: anyone could forge entries
-    cache._key_for.cache_clear()
+    seal.forget_keys()
     try:
         audit(root)
         assert audit(root).cache_hits == 0
         assert _entries(cache_home) == []
     finally:
-        cache._key_for.cache_clear()
+        seal.forget_keys()
 
 
 def test_no_cache_reads_and_writes_nothing(tmp_path: Path, cache_home: Path):
@@ -541,7 +539,7 @@ def test_the_tool_digest_is_kept_while_no_tool_file_changes(
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "tiers.toml").write_text("x = 1\n")
-    monkeypatch.setattr(cache, "rules_dir", lambda: rules)
+    monkeypatch.setattr(seal, "rules_folder", lambda: str(rules))
     try:
         cache.tool_digest.cache_clear()
         first = cache.tool_digest()
@@ -550,7 +548,7 @@ def test_the_tool_digest_is_kept_while_no_tool_file_changes(
         monkeypatch.setattr(Path, "read_bytes", _no_read)
         assert cache.tool_digest() == first  # from the kept entry: no file read
         monkeypatch.undo()
-        monkeypatch.setattr(cache, "rules_dir", lambda: rules)
+        monkeypatch.setattr(seal, "rules_folder", lambda: str(rules))
         (rules / "tiers.toml").write_text("x = 2\n")  # same size, new content
         cache.tool_digest.cache_clear()
         edited = cache.tool_digest()

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
 
+# Not `typing.TYPE_CHECKING`: every run imports this package, a replayed one (replay.py) nothing
+# else of it, and `typing` would be most of its start-up.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
     from ..model import Finding, SummaryTable
     from .base import (
         Check,
