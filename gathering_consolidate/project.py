@@ -458,6 +458,8 @@ def analyse(source: SourceFile, plan: _Plan) -> FileResult:
         rule = f" in {check_cls.id}" if check_cls is not None else ""
         reason = f"nested too deeply to analyse (RecursionError{rule}); not audited"
         return FileResult(FileOutcome(relpath, Status.FAILED, reason))
+    finally:
+        ctx.release()
     return result
 
 
@@ -588,7 +590,10 @@ def _worker_main(conn: Any) -> None:
         del reply
         # The cyclic collector is paused for speed (see `_cyclic_gc_paused`); what a chunk left
         # in cycles is freed here, so a worker's memory stays bounded by one chunk's garbage.
+        # What survives (memoised names, imported rules) is frozen: the next collection scans
+        # only what the next chunk allocates.
         gc.collect()
+        gc.freeze()
 
 
 def _stop_workers(workers: list[tuple[Any, Any]]) -> None:

@@ -565,6 +565,29 @@ class Index(ProjectModel):
             return any(b in ROUTER_CLASSES for b in self.external_bases(entity[1]))
         return False
 
+    def _mount_prefix(
+        self,
+        router: str | None,
+        includes: dict[str, list[tuple[Value, str]]],
+        mounted: dict[str, str],
+        depth: int,
+    ) -> str:
+        """The path prefix `router` is mounted under (`include_router(..., prefix=...)`, the
+        first inclusion, outer routers first), memoised in `mounted`. A method, not a recursive
+        closure: that closure would be a reference cycle holding the whole index alive until
+        the cyclic collector runs."""
+        if router is None or depth > 8:
+            return ""
+        if router in mounted:
+            return mounted[router]
+        own = self.prefixes.get(router, "")
+        outer = ""
+        for parent, prefix in includes.get(router, [])[:1]:
+            outer = self._mount_prefix(self.canonical_global(parent), includes, mounted, depth + 1)
+            outer += prefix
+        mounted[router] = outer + own
+        return mounted[router]
+
     def _find_routes(self) -> dict[str, list[Route]]:
         includes: dict[str, list[tuple[Value, str]]] = {}
         adders: list[tuple[Call, str]] = []
@@ -588,17 +611,8 @@ class Index(ProjectModel):
 
         mounted: dict[str, str] = {}
 
-        def mount(router: str | None, depth: int = 0) -> str:
-            if router is None or depth > 8:
-                return ""
-            if router in mounted:
-                return mounted[router]
-            own = self.prefixes.get(router, "")
-            outer = ""
-            for parent, prefix in includes.get(router, [])[:1]:
-                outer = mount(self.canonical_global(parent), depth + 1) + prefix
-            mounted[router] = outer + own
-            return mounted[router]
+        def mount(router: str | None) -> str:
+            return self._mount_prefix(router, includes, mounted, 0)
 
         routes: dict[str, list[Route]] = {}
         for qualname, function in self.functions.items():

@@ -191,17 +191,19 @@ def resolve(origin: Origin, classes: ClassIndex) -> Origin:
 def collect_classes(tree: ast.Module, module: str, qualify: Any) -> list[ClassFact]:
     """Module-level (and nested) classes with their bases resolved through `qualify(expr)`."""
     found: list[ClassFact] = []
-
-    def visit(body: list[ast.stmt], prefix: str) -> None:
-        for node in body:
-            if isinstance(node, ast.ClassDef):
-                qual = f"{prefix}.{node.name}"
-                bases = tuple(b for b in (qualify(base) for base in node.bases) if b)
-                found.append(ClassFact(qual, bases, _extra_setting(node), _fields(node)))
-                visit(node.body, qual)
-
-    visit(tree.body, module)
+    _collect_classes(tree.body, module, qualify, found)
     return found
+
+
+def _collect_classes(body: list[ast.stmt], prefix: str, qualify: Any, found: list) -> None:
+    # A module-level function, not a recursive closure: a closure that calls itself is a
+    # reference cycle, which would keep the file's tree alive until the cyclic collector runs.
+    for node in body:
+        if isinstance(node, ast.ClassDef):
+            qual = f"{prefix}.{node.name}"
+            bases = tuple(b for b in (qualify(base) for base in node.bases) if b)
+            found.append(ClassFact(qual, bases, _extra_setting(node), _fields(node)))
+            _collect_classes(node.body, qual, qualify, found)
 
 
 def _fields(node: ast.ClassDef) -> tuple[str, ...]:

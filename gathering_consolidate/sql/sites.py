@@ -461,25 +461,7 @@ class FileAnalysis:
     ) -> None:
         """Make a Scope per function, then give each call of the file its innermost function."""
         spans: list[tuple[int, int, Scope]] = []
-
-        def visit(nodes: Iterable[ast.AST], prefix: str, class_name: str | None) -> None:
-            for node in nodes:
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    qual = f"{prefix}.{node.name}"
-                    inner = self._make_scope(node, qual, class_name)
-                    self.scopes[node] = inner
-                    self.functions.setdefault(node.name, []).append(inner)
-                    spans.append((node.lineno, node.end_lineno or node.lineno, inner))
-                    visit(node.body, qual, None)
-                elif isinstance(node, ast.ClassDef):
-                    self.class_bases.setdefault(node.name, []).extend(
-                        b.id for b in node.bases if isinstance(b, ast.Name)
-                    )
-                    visit(node.body, f"{prefix}.{node.name}", node.name)
-                elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
-                    visit(ast.iter_child_nodes(node), prefix, class_name)
-
-        visit(body, prefix, class_name)
+        self._scope_spans(body, prefix, class_name, spans)
         spans.sort(key=lambda s: (s[0], -s[1]))
         starts = [s[0] for s in spans]
         calls = self._all_calls
@@ -495,6 +477,31 @@ class FileAnalysis:
             self._calls.append((call, found))
             if found is not None:
                 self.scope_of[call] = found
+
+    def _scope_spans(
+        self,
+        nodes: Iterable[ast.AST],
+        prefix: str,
+        class_name: str | None,
+        spans: list[tuple[int, int, Scope]],
+    ) -> None:
+        # A method, not a recursive closure: a closure that calls itself is a reference cycle,
+        # which keeps the file's tree alive until the cyclic collector runs.
+        for node in nodes:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                qual = f"{prefix}.{node.name}"
+                inner = self._make_scope(node, qual, class_name)
+                self.scopes[node] = inner
+                self.functions.setdefault(node.name, []).append(inner)
+                spans.append((node.lineno, node.end_lineno or node.lineno, inner))
+                self._scope_spans(node.body, qual, None, spans)
+            elif isinstance(node, ast.ClassDef):
+                self.class_bases.setdefault(node.name, []).extend(
+                    b.id for b in node.bases if isinstance(b, ast.Name)
+                )
+                self._scope_spans(node.body, f"{prefix}.{node.name}", node.name, spans)
+            elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+                self._scope_spans(ast.iter_child_nodes(node), prefix, class_name, spans)
 
     def _make_scope(
         self, node: ast.FunctionDef | ast.AsyncFunctionDef, qual: str, class_name: str | None
