@@ -35,20 +35,20 @@ class Reads:
         self.listed: set[str] = set()
 
 
-# consolidate: ignore[MEM001] the recordings on now: a recording removes itself when it ends
-_ACTIVE: list[Reads] = []
+#: The recordings on now (each removes itself when it ends).
+_RECORDINGS: list[Reads] = []
 _INSTALLED = False
 
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
-    if not _ACTIVE or event not in ("open", "os.scandir", "os.listdir"):
+    if not _RECORDINGS or event not in ("open", "os.scandir", "os.listdir"):
         return
     thread = threading.get_ident()
     path = args[0] if args and args[0] is not None else "."
     if isinstance(path, int) or not isinstance(path, str | bytes | os.PathLike):
         return  # a file descriptor: its file was opened, and recorded, by path before
     full = os.path.abspath(os.fsdecode(path))
-    for reads in _ACTIVE:
+    for reads in _RECORDINGS:
         if reads.thread == thread:
             (reads.opened if event == "open" else reads.listed).add(full)
 
@@ -61,8 +61,8 @@ def recording() -> Iterator[Reads]:
         sys.addaudithook(_hook)
         _INSTALLED = True
     reads = Reads(threading.get_ident())
-    _ACTIVE.append(reads)
+    _RECORDINGS.append(reads)
     try:
         yield reads
     finally:
-        _ACTIVE.remove(reads)
+        _RECORDINGS.remove(reads)

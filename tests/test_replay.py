@@ -156,6 +156,7 @@ def test_plain_audits_may_be_replayed(argv, monkeypatch):
         ["audit", ".", "--update-baseline"],
         ["audit", ".", "--sarif-file", "x.sarif"],
         ["audit", ".", "--github"],
+        ["audit", ".", "--python", ".venv"],  # looked at with stat, which no audit event shows
         ["audit", ".", "-f", "github"],
         ["audit", ".", "--format=github"],
         ["audit", ".", "-qf", "json"],  # combined short options: not parsed here, so not kept
