@@ -114,7 +114,9 @@ class _SharingPickler(FastPickler):
         shared = []
         for value in values:
             kind = type(value)
-            if kind is str or ((kind is tuple or kind is frozenset) and _plain(value)):
+            if kind is str or (
+                (kind is tuple or kind is frozenset) and (not value or _plain(value))
+            ):
                 value = share(value, value)
             shared.append(value)
         return rebuild, (cls, names, tuple(shared))
