@@ -14,8 +14,8 @@ and answers, with the same rules for every engine:
 
 * `resolve(dotted)`: what a dotted name is bound to: the longest prefix the project binds (a
   function, a class, a module-level variable, a module or an import alias), then attribute by
-  attribute; a package re-exporting a same-named submodule binds both (the module wins for a
-  name it binds, the re-export otherwise); a name a module does not visibly bind (a star import,
+  attribute; a package re-exporting a name of a same-named submodule binds both (an import path
+  into the module names what the module binds, the package's re-export is everything else); a name a module does not visibly bind (a star import,
   `setattr`) is unknown; a name the project does not bind at all is external (after
   `resolve_source_roots`, a name written from a source root below the audited directory,
   `app.db` for `backend/app/db.py`, is the project's);
@@ -172,8 +172,10 @@ class ProjectModel:
         # `pkg/events/__init__.py` re-exporting `event_bus` from its submodule `event_bus` makes
         # `pkg.events.event_bus` both a module and a name of the package. An import path into the
         # module (`pkg.events.event_bus.EventBus`) names something the module binds; anything
-        # else goes through the package's binding, as attribute access does.
-        if prefix in self.modules and (target is None or not rest or self.binds(prefix, rest[0])):
+        # else, the name itself included, is the package's binding, as in Python: importing the
+        # submodule sets the package attribute to the module, and the package's own import then
+        # rebinds it (`from pkg.events import event_bus` and `pkg.events.event_bus` give that).
+        if prefix in self.modules and (target is None or (rest and self.binds(prefix, rest[0]))):
             return ("module", prefix)
         if target is not None and target != prefix:
             return self.resolve(target, depth + 1)

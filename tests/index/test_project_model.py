@@ -78,9 +78,11 @@ PACKAGE = {
         ("pkg.Public", ("class", "pkg.impl.Service")),
         ("pkg.Public.run", ("func", "pkg.impl.Service.run")),
         # a package re-exporting a same-named function of its submodule: the import path into
-        # the module names what the module binds, anything else the package's binding
+        # the module names what the module binds, anything else the package's binding, the
+        # name itself included (as Python's attribute access and `from pkg.events import` give)
         ("pkg.events.event_bus.EventBus", ("class", "pkg.events.event_bus.EventBus")),
-        ("pkg.events.event_bus", ("module", "pkg.events.event_bus")),
+        ("pkg.events.event_bus", ("func", "pkg.events.event_bus.event_bus")),
+        ("pkg.event_bus", ("func", "pkg.events.event_bus.event_bus")),
         ("pkg.events.event_bus.event_bus", ("func", "pkg.events.event_bus.event_bus")),
         # a module-level variable holding a library value, then an attribute of it
         ("pkg.impl.PATH.join", ("external", "os.path.join")),
