@@ -303,7 +303,11 @@ def _audit_changed(files: list[Path], options: _AuditOptions) -> int:
         result = run_audit(
             config.root, config=config, cache=not options.no_cache, jobs=options.jobs
         )
-    return _finish(result, config, options, changed=changes.paths)
+    code = _finish(result, config, options, changed=changes.paths)
+    from .replay import offer
+
+    offer(result, *files)  # the next run of this very command may print this again (replay.py)
+    return code
 
 
 @contextlib.contextmanager

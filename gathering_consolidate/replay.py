@@ -16,7 +16,7 @@ A command is replayed only when all of these are as they were when it was kept:
 - every file the command opened (or tried to: a missing file is an input too) and every folder
   it listed, recorded with an audit hook (reads.py) for the whole command, but the cache folder
   and what the interpreter imports from (covered by the command) unless it is in the audited
-  project; and every `pyproject.toml` it looked for on the way up from the target (a `stat`,
+  project; and every `pyproject.toml` it looked for on the way up from each target (a `stat`,
   which raises no audit event). A file is compared by its status (type, size, inode,
   modification and change time), a folder by the status of every entry: the change time of a
   file cannot be set back, so any write shows, as in ruff's cache and git's index;
@@ -24,7 +24,7 @@ A command is replayed only when all of these are as they were when it was kept:
   own width; a pipe or a file gets the same text every time.
 
 A command is kept only when it only audits and prints: every option is one of `_OPTIONS` (not
-`--output`, `--sarif-file`, `--github`, `--fix`, `--update-baseline`, `--changed`, `--no-cache`,
+`--output`, `--sarif-file`, `--github`, `--fix`, `--update-baseline`, `--no-cache`,
 nor `--python`, whose folder the command only looks at, nor anything else); when its audit result is one the run cache replays (`replayed_hits`: what
 it printed is what every later run on these inputs prints), with no internal error and exit
 code 0 or 1; and when no input changed less than `_RACY_NS` before it started (as git treats a
@@ -68,6 +68,7 @@ _OPTIONS = {
     "-j": True,
     "--jobs": True,
     "--baseline": True,
+    "--changed": False,
 }
 #: Formats printed to standard output only (`github` also appends to $GITHUB_STEP_SUMMARY).
 _FORMATS = ("text", "json", "sarif")
@@ -211,7 +212,7 @@ class _Keeping:
     def __init__(self, command: Command):
         self.command = command
         self.result: AuditResult | None = None
-        self.target: str | None = None
+        self.targets: tuple[str, ...] | None = None
 
     def __enter__(self) -> _Keeping:
         import contextlib
@@ -237,13 +238,13 @@ class _Keeping:
             code = value.code if value.code is not None else 0  # a text: printed by Python
         else:
             return
-        if code in (0, 1) and self.result is not None and self.target is not None:
-            inputs = self._inputs(self.result.root, self.target)
+        if code in (0, 1) and self.result is not None and self.targets is not None:
+            inputs = self._inputs(self.result.root, self.targets)
             if inputs is not None:
                 out, err = "".join(self._out.parts), "".join(self._err.parts)
                 self.command._save(inputs, out, err, code)
 
-    def _inputs(self, root: str, target: str) -> tuple | None:
+    def _inputs(self, root: str, targets: tuple[str, ...]) -> tuple | None:
         """(kind, path, state) of every input, "f" a file's status, "d" a folder's listing;
         None when one of them changed too recently to be trusted."""
         from pathlib import Path
@@ -262,7 +263,10 @@ class _Keeping:
 
         folders = sorted(p for p in self._reads.listed if wanted(p))
         listed = set(folders)
-        looked = {str(p) for p in pyproject_candidates(Path(target).resolve())}
+        looked: set[str] = set()
+        for target in targets:  # as `load_config` and, for changed files, `group_by_project`
+            for start in (Path(target).resolve(), Path(target).absolute().parent.resolve()):
+                looked.update(str(p) for p in pyproject_candidates(start))
         files = sorted(p for p in self._reads.opened | looked if wanted(p))
         inputs: list[tuple[str, str, object]] = []
         limit = self._start - _RACY_NS
@@ -285,8 +289,9 @@ class _Keeping:
 _KEEPING: list[_Keeping] = []
 
 
-def offer(result: AuditResult, target: str | os.PathLike[str]) -> None:
-    """The command line's audit of `target` ended with `result`: keep the command's output for
+def offer(result: AuditResult, *targets: str | os.PathLike[str]) -> None:
+    """The command line's audit of `targets` (the project or file named, or the changed files
+    of `--changed`) ended with `result`: keep the command's output for
     a replay if the result is one the run cache replays (it printed then what any later run
     prints) and has no internal error. Nothing happens when no command is being kept."""
     if not _KEEPING or result.errors:
@@ -297,9 +302,9 @@ def offer(result: AuditResult, target: str | os.PathLike[str]) -> None:
         return
     keeping = _KEEPING[-1]
     if keeping.result is None:
-        keeping.result, keeping.target = result, os.fspath(target)
-    else:  # two audits in one command: not one this module replays
-        keeping.target = None
+        keeping.result, keeping.targets = result, tuple(os.fspath(t) for t in targets)
+    else:  # two audits in one command (files of two projects): not one this module replays
+        keeping.targets = None
 
 
 # -- the inputs --------------------------------------------------------------------------------

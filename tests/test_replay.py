@@ -33,13 +33,13 @@ def _project(where: Path, pyproject: bool = True) -> Path:
     return root
 
 
-def _run(root: Path, cache: Path, *args: str) -> tuple[int, str, bool]:
+def _run(root: Path, cache: Path, *args: str, target: tuple[str, ...] = (".",)):
     """(exit code, standard output, whether it was replayed): a replayed run imports no typer,
     as the interpreter's own import log (on standard error) shows."""
     env = {**os.environ, seal.ENV_VAR: str(cache), "PYTHONPROFILEIMPORTTIME": "1"}
     env.pop("VIRTUAL_ENV", None)
     done = subprocess.run(
-        [str(CLI), "audit", ".", *args],
+        [str(CLI), "audit", *target, *args],
         cwd=root,
         env=env,
         capture_output=True,
@@ -102,6 +102,21 @@ def test_a_new_file_or_a_new_configuration_above_the_target_is_seen(tmp_path: Pa
     assert not moved[2] and "DTZ" not in moved[1]
 
 
+def test_the_pre_commit_hook_command_is_replayed_until_any_project_file_changes(tmp_path: Path):
+    """`audit --changed FILES` (the hook) reports on the changed files from the whole project:
+    a change to another file of the project is an input too."""
+    cache = tmp_path / "cache"
+    root = _project(tmp_path)
+    _settle()
+    hook = ("--changed", "--quiet", "a.py")
+    first = _run(root, cache, target=hook)
+    assert first[0] == 1 and "a.py" in first[1] and "pkg/b.py" not in first[1]
+    _run(root, cache, target=hook)
+    assert _run(root, cache, target=hook) == (first[0], first[1], True)
+    (root / "pkg" / "b.py").write_text("x = 1\n")  # not a changed file, but of the project
+    assert not _run(root, cache, target=hook)[2]
+
+
 def test_commands_that_write_or_change_something_are_never_kept(tmp_path: Path):
     cache = tmp_path / "cache"
     root = _project(tmp_path)
@@ -136,6 +151,7 @@ def test_a_tampered_entry_is_not_replayed(tmp_path: Path):
         ["audit", ".", "--format", "json", "--select", "EXC,ASY"],
         ["audit", ".", "--format=sarif", "--ignore=DTZ", "-j", "2"],
         ["audit", ".", "--baseline", "base.json", "--quiet"],
+        ["audit", "--changed", "--quiet", "a.py", "pkg/b.py"],
     ],
 )
 def test_plain_audits_may_be_replayed(argv, monkeypatch):
@@ -151,7 +167,6 @@ def test_plain_audits_may_be_replayed(argv, monkeypatch):
         ["audit", ".", "-o", "out.txt"],
         ["audit", ".", "--output=out.txt"],
         ["audit", ".", "--fix"],
-        ["audit", ".", "--changed", "a.py"],
         ["audit", ".", "--no-cache"],
         ["audit", ".", "--update-baseline"],
         ["audit", ".", "--sarif-file", "x.sarif"],
