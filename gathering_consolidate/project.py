@@ -506,8 +506,8 @@ def _run_parallel(
 
     global _WORKER_PLAN
     _WORKER_PLAN = plan  # inherited by forked workers: nothing to pickle per task but the file
-    size = max(1, len(sources) // (jobs * 8))
-    chunks = [sources[i : i + size] for i in range(0, len(sources), size)]
+    places = _chunks(sources, jobs)
+    chunks = [[sources[i] for i in chunk] for chunk in places]
     done: list[list[FileResult] | None] = [None] * len(chunks)
     context = multiprocessing.get_context("fork")
     workers: list[tuple[Any, Any]] = []  # (process, parent end of its pipe)
@@ -559,7 +559,32 @@ def _run_parallel(
             process.join(5.0)
     finally:
         _stop_workers(workers)
-    return [result for chunk in done for result in chunk or ()]
+    results: list[FileResult | None] = [None] * len(sources)
+    for chunk, answers in zip(places, done, strict=True):
+        for i, result in zip(chunk, answers or (), strict=True):
+            results[i] = result
+    return results  # type: ignore[return-value]  # every chunk answered, or this raised
+
+
+def _chunks(sources: list[SourceFile], jobs: int) -> list[list[int]]:
+    """The files' indexes in chunks for the workers: the largest files first and the chunks
+    shrinking as the work left does (each about 1/(8 jobs) of the bytes left, at least one
+    file), so no worker is left with a large last chunk while the others wait."""
+    order = sorted(range(len(sources)), key=lambda i: -len(sources[i].data or b""))
+    left = sum(len(source.data or b"") for source in sources)
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for i in order:
+        current.append(i)
+        size += len(sources[i].data or b"")
+        if size * 8 * jobs >= left:
+            chunks.append(current)
+            left -= size
+            current, size = [], 0
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 #: Files analysed in one process between two collections of reference cycles.
