@@ -61,11 +61,6 @@ class ProjectModel:
     external: str = "ext"
     #: Nested resolutions deeper than this are unknown.
     max_depth: int = 80
-    #: Whether a class attribute whose value is unknown lets the next class of the MRO answer
-    #: (the call graph: an attribute set in several classes may hold any of their values) or
-    #: is unknown itself (the exception flow: a guess there would name a call that never runs).
-    #: The two engines differ here; one rule for both changes what each reports.
-    attribute_fallback: bool = True
 
     def __init__(self) -> None:
         self.modules: dict[str, Any] = {}
@@ -227,9 +222,10 @@ class ProjectModel:
 
     def class_member(self, cls: str, name: str, depth: int = 0, *, instance: bool) -> Entity:
         """`name` looked up on the project class `cls` (or an instance of it) along its MRO: the
-        first project class that defines it as a method or nested class, or binds it (to a value
-        the tool knows, with `attribute_fallback`); a base outside the project first met answers
-        for itself (`lib.Base.name`); else unknown."""
+        first project class that defines it as a method or nested class, or binds it (to what
+        that binding holds: unknown when the tool cannot tell, never a later class's value, which
+        Python would not reach); a base outside the project first met answers for itself
+        (`lib.Base.name`); else unknown."""
         for klass in self.mro(cls):
             if klass.startswith(LIB):
                 return (self.external, f"{klass[len(LIB) :]}.{name}")
@@ -238,9 +234,7 @@ class ProjectModel:
                 return self.method(qualname, instance)
             binding = self.class_attrs.get(klass, {}).get(name)
             if binding is not None:
-                found = self.bound_value(binding, depth + 1)
-                if found is not None or not self.attribute_fallback:
-                    return found
+                return self.bound_value(binding, depth + 1)
             if qualname in self.classes:
                 return ("class", qualname)
         return None

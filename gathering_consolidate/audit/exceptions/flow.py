@@ -1021,7 +1021,6 @@ class World(ProjectModel):
     analysis's own."""
 
     external = "lib"
-    attribute_fallback = False
 
     def __init__(self, facts: Mapping[str, FileFacts], mapping: ExceptionMap) -> None:
         super().__init__()
