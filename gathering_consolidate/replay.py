@@ -291,9 +291,9 @@ _KEEPING: list[_Keeping] = []
 
 def offer(result: AuditResult, *targets: str | os.PathLike[str]) -> None:
     """The command line's audit of `targets` (the project or file named, or the changed files
-    of `--changed`) ended with `result`: keep the command's output for
-    a replay if the result is one the run cache replays (it printed then what any later run
-    prints) and has no internal error. Nothing happens when no command is being kept."""
+    of `--changed`) ended with `result`: keep the command's output for a replay if the result is
+    one the run cache replays (it printed then what any later run prints) and has no internal
+    error. Nothing happens when no command is being kept."""
     if not _KEEPING or result.errors:
         return
     from .runcache import replayed_hits
