@@ -14,6 +14,7 @@ Per file (the `ast` of one module, nothing project-wide):
 Across files:
 
 * `project`: `ProjectModel`, the project-wide symbol table and the one name resolution, member
-  lookup and MRO that the exception flow (`audit/exceptions/flow.py` `World`) and the call
-  graph (`index/graph.py` `Index`) are built on.
+  lookup and MRO that the exception flow (`audit/exceptions/flow.py` `World`), the call graph
+  (`index/graph.py` `Index`) and the SQL family's model classes (`sql/origins.py` `ClassIndex`)
+  are built on.
 """

@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..semantic.project import ProjectModel
+
 CONSTANT = "constant"
 VALIDATED = "validated"
 ALLOWLISTED = "allowlisted"
@@ -83,9 +85,10 @@ _BASE_MODELS = {"pydantic.BaseModel", "pydantic.main.BaseModel", "sqlmodel.SQLMo
 _ENUMS = {"enum.Enum", "enum.StrEnum", "enum.IntEnum", "enum.Flag", "enum.IntFlag"}
 
 
-class ClassIndex:
-    """Every collected class, with re-exports (`from .agents import AgentUpdate` in a package
-    `__init__`) followed."""
+class ClassIndex(ProjectModel):
+    """Every collected class and module string constant, resolved by the project model (the
+    one name resolution: re-exports such as `from .agents import AgentUpdate` in a package
+    `__init__`, a module imported under another name, cycles and depth bounded)."""
 
     def __init__(
         self,
@@ -93,30 +96,32 @@ class ClassIndex:
         aliases: Mapping[str, str],
         constants: Iterable[str] = (),
     ):
+        super().__init__()
         self.classes = {c.qualname: c for c in classes}
         self.aliases = dict(aliases)
-        self.constants = frozenset(constants)  # `module.NAME` bound once to a string literal
+        # `module.NAME` bound once to a string literal
+        self.variables = {name: name for name in constants}
+
+    def bound_value(self, binding: Any, depth: int) -> Any:
+        return ("const", binding)
+
+    def bases(self, cls: str) -> Iterable[Any]:
+        return [self.resolve(base) for base in self.classes[cls].bases]
 
     def is_constant(self, name: str) -> bool:
         """`name` (qualified) is a module string constant, through re-exports."""
-        seen: set[str] = set()
-        while name not in self.constants and name in self.aliases and name not in seen:
-            seen.add(name)
-            name = self.aliases[name]
-        return name in self.constants
+        entity = self.resolve(name)
+        return entity is not None and entity[0] == "const"
 
     def find(self, name: str) -> ClassFact | None:
-        seen: set[str] = set()
-        while name not in self.classes and name in self.aliases and name not in seen:
-            seen.add(name)
-            name = self.aliases[name]
-        return self.classes.get(name)
+        entity = self.resolve(name)
+        return self.classes.get(entity[1]) if entity is not None and entity[0] == "class" else None
 
     def _resolve_name(self, name: str) -> str:
-        seen: set[str] = set()
-        while name not in self.classes and name in self.aliases and name not in seen:
-            seen.add(name)
-            name = self.aliases[name]
+        """The class or outside name `name` is bound to (itself when the project cannot tell)."""
+        entity = self.resolve(name)
+        if entity is not None and entity[0] in ("class", self.external):
+            return str(entity[1])
         return name
 
     def extra_policy(self, name: str, depth: int = 0) -> str | None:
