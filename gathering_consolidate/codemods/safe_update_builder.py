@@ -18,9 +18,10 @@ from sqlglot import exp
 
 from ..audit.base import Option, module_name
 from ..model import Applicability
+from ..semantic.imports import module_aliases
 from ..sql import classify as cls_
 from ..sql.origins import MODEL_KEYS, ClassIndex, collect_classes
-from ..sql.sites import FileAnalysis, Hole, import_aliases
+from ..sql.sites import FileAnalysis, Hole
 from ..suppress import parse_directives
 from .base import Changed, Codemod, CodemodProject, Keeps, Outcome, Refused, Rewrite, Unchanged
 
@@ -232,7 +233,7 @@ class SafeUpdateBuilder(Codemod):
             qualify = _qualifier(tree, path, module)
             qualifiers[path] = qualify
             classes += collect_classes(tree, module, qualify)
-            aliases.update(dict(import_aliases(tree, module, qualify)))
+            aliases.update(dict(module_aliases(tree, module, qualify)))
         index = ClassIndex(classes, aliases)
         helper_users: set[str] = set()
         outcomes: list[Outcome] = []

@@ -8,7 +8,7 @@ nothing here: which names they bring needs the other module (the cross-file anal
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 
 def package_of(module: str, relpath: str) -> str:
@@ -76,3 +76,22 @@ def dotted(expr: ast.AST) -> list[str] | None:
         return None
     parts.append(expr.id)
     return parts[::-1]
+
+
+def module_aliases(
+    tree: ast.Module, module: str, qualify: Callable[[ast.AST], str | None]
+) -> tuple[tuple[str, str], ...]:
+    """`module.Name` -> what a module-level `from ... import` binds it to (`qualify`: the file's
+    own qualified-name lookup): the re-exports the cross-file models (`ProjectModel.aliases`)
+    follow."""
+    out: list[tuple[str, str]] = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "*":
+                    continue
+                local = alias.asname or alias.name
+                target = qualify(ast.Name(local))
+                if target and target != local:
+                    out.append((f"{module}.{local}", target))
+    return tuple(out)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from ..semantic import annotations as semantic_annotations
+from ..semantic.imports import module_aliases
 from .origins import (
     ALLOWLISTED,
     ANNOTATED,
@@ -1800,7 +1801,7 @@ class FileAnalysis:
 
     def collect(self) -> FileFacts:
         classes = collect_classes(self.tree, self.module, self.qualified_name)
-        aliases = import_aliases(self.tree, self.module, self.qualified_name)
+        aliases = module_aliases(self.tree, self.module, self.qualified_name)
         constants = module_string_constants(self.tree, self.module)
         if not file_may_have_sql(self.source):
             # No SQL text here, but maybe a wrapper (`def run(self, sql): cur.execute(sql)`)
@@ -2143,20 +2144,3 @@ def module_string_constants(tree: ast.Module, module: str) -> tuple[str, ...]:
             if isinstance(target, ast.Name) and _is_str_constant(value):
                 literal.add(target.id)
     return tuple(sorted(f"{module}.{n}" for n in literal if bound.get(n) == 1))
-
-
-def import_aliases(
-    tree: ast.Module, module: str, qualify: Callable[[ast.AST], str | None]
-) -> tuple[tuple[str, str], ...]:
-    """`module.Name` -> what it is bound to by a module-level import (re-exports)."""
-    out: list[tuple[str, str]] = []
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom):
-            for alias in node.names:
-                if alias.name == "*":
-                    continue
-                local = alias.asname or alias.name
-                target = qualify(ast.Name(local))
-                if target and target != local:
-                    out.append((f"{module}.{local}", target))
-    return tuple(out)

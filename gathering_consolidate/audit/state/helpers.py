@@ -17,7 +17,7 @@ from typing import Any
 from ...model import Finding, Location, Severity, fingerprint
 from ..astutil import is_test_path, own_nodes
 from ..base import FileContext, ProjectCheck, ProjectContext
-from ..stubs.helpers import call_edges, routes
+from ..stubs.helpers import call_edges, reexports, routes
 
 FUNCTION_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
@@ -148,6 +148,7 @@ class StateFacts:
     defs: list[str] = field(default_factory=list)
     edges: dict[str, list[str]] = field(default_factory=dict)
     routes: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[tuple[str, str], ...] = ()
 
 
 def _class_qual(ctx: FileContext, node: ast.AST) -> str | None:
@@ -684,6 +685,7 @@ def _facts(ctx: FileContext) -> StateFacts:
         list(defs),
         dict(edges),
         dict(routes(ctx)),
+        reexports(ctx),
     )
 
 

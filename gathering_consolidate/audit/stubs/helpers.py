@@ -17,6 +17,8 @@ from typing import Any
 
 from ...model import Finding
 from ...semantic import frameworks
+from ...semantic.imports import module_aliases
+from ...semantic.project import ProjectModel
 from ..astutil import FUNCTION_DEFS, own_nodes, words
 from ..base import FileContext, ProjectCheck, ProjectContext
 
@@ -728,6 +730,7 @@ class StubFacts:
     routes: dict[str, str] = field(default_factory=dict)
     defs: list[str] = field(default_factory=list)
     edges: dict[str, list[str]] = field(default_factory=dict)
+    aliases: tuple[tuple[str, str], ...] = ()  # the module's re-exports (`reexports`)
 
 
 def _enclosing_class(ctx: FileContext, func: ast.AST) -> str | None:
@@ -780,16 +783,44 @@ def _resolve(ctx: FileContext, ref: ast.AST, owner: str | None, module_defs: set
     return ""
 
 
+def reexports(ctx: FileContext) -> tuple[tuple[str, str], ...]:
+    """`module.name` -> what a module-level `from ... import` binds it to: the re-exports a call
+    target is followed through across files (`reaching_route`)."""
+    return ctx.memo("stb.aliases", lambda: module_aliases(ctx.tree, ctx.module, ctx.qualified_name))
+
+
 def collect_facts(ctx: FileContext, candidates: Iterable[Finding]) -> StubFacts:
     defs, edges = call_edges(ctx)
-    return StubFacts(list(candidates), dict(routes(ctx)), defs, edges)
+    return StubFacts(list(candidates), dict(routes(ctx)), defs, edges, reexports(ctx))
+
+
+class _Calls(ProjectModel):
+    """The project's functions and its modules' re-exports, on the project model's resolution:
+    a call target named through a package that re-exports it (`app.services.run` for
+    `from .pipelines import run` in `app/services/__init__.py`) is that function."""
+
+    def __init__(self, defs: Iterable[str], aliases: Iterable[tuple[str, str]]):
+        super().__init__()
+        self.functions = dict.fromkeys(defs)
+        self.aliases = dict(aliases)
+
+    def bound_value(self, binding: Any, depth: int) -> Any:
+        return None
+
+    def bases(self, cls: str) -> Iterable[Any]:
+        return ()
+
+    def function(self, dotted: str) -> str | None:
+        entity = self.resolve(dotted)
+        return str(entity[1]) if entity is not None and entity[0] == "func" else None
 
 
 def reaching_route(
     facts: Mapping[str, StubFacts], memo: dict[str, Any]
 ) -> Mapping[str, tuple[str, list[str]]]:
     """For every function reachable from a route: the nearest route and the call chain from its
-    handler. Method calls on unknown receivers resolve by name only when the name is unique."""
+    handler. A call target is followed through re-exports; a method call on an unknown receiver
+    resolves by name only when the name is unique."""
     if "stb.routes" in memo:
         return memo["stb.routes"]
     defs: set[str] = set()
@@ -800,6 +831,7 @@ def reaching_route(
         route_of_handler.update(fact.routes)
         for qual in fact.defs:
             by_name.setdefault(qual.rsplit(".", 1)[-1], []).append(qual)
+    calls = _Calls(defs, (pair for fact in facts.values() for pair in fact.aliases))
     callees: dict[str, list[str]] = {}
     for fact in facts.values():
         for caller, targets in fact.edges.items():
@@ -807,6 +839,8 @@ def reaching_route(
             for target in targets:
                 if target in defs:
                     resolved.append(target)
+                elif (through := calls.function(target)) is not None:
+                    resolved.append(through)
                 else:
                     same = by_name.get(target.rsplit(".", 1)[-1], [])
                     if len(same) == 1:

@@ -74,6 +74,43 @@ def test_ambiguous_method_names_do_not_invent_a_route():
     assert finding.evidence["route"] is None
 
 
+def test_a_route_reaches_a_function_through_a_package_reexport():
+    """`services.start_run` names `app.services.start_run`, which the package re-exports from
+    its `pipelines` module: followed through the re-export, not guessed by a name two modules
+    define."""
+    result = audit_files(
+        {
+            "app/services/__init__.py": "from .pipelines import start_run\n",
+            "app/services/pipelines.py": """
+                def start_run(store, pipeline_id):
+                    # TODO: actually run the graph; simulated for now
+                    store.update(pipeline_id, status="completed")
+            """,
+            "app/services/other.py": """
+                def start_run():
+                    return 1
+            """,
+            "app/api/pipelines.py": """
+                from fastapi import APIRouter
+                from app import services
+                router = APIRouter(prefix="/pipelines")
+
+                @router.post("/{pipeline_id}/run")
+                def run(pipeline_id: int, store=None):
+                    return services.start_run(store, pipeline_id)
+            """,
+        },
+        ["STB"],
+    )
+    (finding,) = found(result, "STB001")
+    assert finding.symbol == "app.services.pipelines.start_run"
+    assert finding.evidence["route"] == "POST /pipelines/{pipeline_id}/run"
+    assert finding.evidence["chain"] == [
+        "app.api.pipelines.run",
+        "app.services.pipelines.start_run",
+    ]
+
+
 def test_background_task_callbacks_count_as_calls():
     result = audit_files(
         {
