@@ -181,16 +181,29 @@ class AwareDatetimes(Codemod):
         lines: dict[str, set[int]] = {}
         for finding in project.audit(self.fixes).findings:
             lines.setdefault(finding.location.path, set()).add(finding.location.line)
-        total = len(project.files)
-        for path, source in sorted(project.files.items()):
-            project.step("rewriting files", 1, total)
+        # The files to rewrite (a naive call reported, or an uncalled reference) go to workers:
+        # libcst's metadata takes up to a second on a large file.
+        work = [
+            path
+            for path, source in sorted(project.files.items())
+            if lines.get(path) or _REFERENCE.search(source)
+        ]
+
+        def attempt(path: str) -> tuple[str, list[Refused], list[str]] | Refused:
             try:
-                after, refusals, notes = self.rewrite(
-                    source, path, lines.get(path, set()), project.python_version
+                return self.rewrite(
+                    project.files[path], path, lines.get(path, set()), project.python_version
                 )
             except Refuse as refusal:
-                yield Refused(path, refusal.reason, refusal.line, refusal.category)
+                return Refused(path, refusal.reason, refusal.line, refusal.category)
+
+        done = dict(zip(work, project.map_files("rewriting files", attempt, work), strict=True))
+        for path, source in sorted(project.files.items()):
+            answer = done.get(path, (source, [], []))
+            if isinstance(answer, Refused):
+                yield answer
                 continue
+            after, refusals, notes = answer
             yield from refusals
             if after == source:
                 if not refusals:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -209,6 +209,36 @@ class CodemodProject:
             raise AnalysisError(key, result.errors)
         return result
 
+    def map_files(
+        self, stage: str, work: Callable[[str], Any], paths: Sequence[str]
+    ) -> Iterator[Any]:
+        """`work(path)` for each of `paths`, in order, reporting progress in `stage`. With more
+        than one path and more than one CPU, in forked worker processes (libcst's metadata costs
+        up to a second on a large file): `work` then runs in a copy of this process, so it must
+        return its result (picklable) and change nothing here. Workers ignore Ctrl-C, which
+        stops them all with this generator."""
+        import os
+
+        jobs = min(os.cpu_count() or 1, 8, len(paths))
+        if jobs < 2:
+            for path in paths:
+                result = work(path)
+                self.step(stage, 1, len(paths))
+                yield result
+            return
+        import multiprocessing
+
+        global _WORK
+        _WORK = work  # inherited by the forked workers: nothing is pickled but the path
+        try:
+            context = multiprocessing.get_context("fork")
+            with context.Pool(jobs, initializer=_ignore_interrupts) as pool:
+                for result in pool.imap(_run_work, paths):
+                    self.step(stage, 1, len(paths))
+                    yield result
+        finally:
+            _WORK = None
+
     def declined(self) -> list[Skipped]:
         """The files an audit run for this codemod could not analyse (each with its reason)."""
         found: dict[str, Skipped] = {}
@@ -223,6 +253,21 @@ class CodemodProject:
         found = {p.rsplit("/", 1)[0] for p in self.files if p.endswith("/__init__.py")}
         tops = [p for p in found if not any(p.startswith(q + "/") for q in found if q != p)]
         return sorted(tops, key=lambda p: (p.count("/"), p))
+
+
+#: The work of `CodemodProject.map_files` while it runs (set before the workers fork).
+_WORK: Callable[[str], Any] | None = None
+
+
+def _run_work(path: str) -> Any:
+    assert _WORK is not None
+    return _WORK(path)
+
+
+def _ignore_interrupts() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class Codemod:

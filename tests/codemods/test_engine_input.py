@@ -521,3 +521,31 @@ def test_a_file_the_analysis_declines_is_named_not_passed_by(monkeypatch):
     assert [o.path for o in skipped] == ["app/deep.py"]
     assert skipped[0].reason.startswith("not analysed: ") and "left as is" in skipped[0].reason
     assert [c.path for c in plan.changes] == ["app/ok.py"]
+
+
+def test_map_files_runs_in_workers_in_order_with_progress(monkeypatch):
+    """`CodemodProject.map_files`: the results in the order of the paths, one progress step
+    each, from forked workers when there are two CPUs; a failure in the work is raised here."""
+    steps: list[tuple[str, int, int | None]] = []
+    paths = [f"m{i}.py" for i in range(7)]
+    project = CodemodProject(
+        root=REPO,
+        config=load_config(REPO / "tests"),
+        files={p: "" for p in paths},
+        progress=lambda stage, n, total: steps.append((stage, n, total)),
+    )
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    results = list(project.map_files("rewriting", lambda p: (p, os.getpid()), paths))
+    assert [p for p, _ in results] == paths
+    assert os.getpid() not in {pid for _, pid in results}  # ran in the workers
+    assert steps == [("rewriting", 1, 7)] * 7
+
+    def fails(path: str) -> str:
+        raise ValueError(f"bad {path}")
+
+    with pytest.raises(ValueError, match="bad m"):
+        list(project.map_files("rewriting", fails, paths))
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)  # one CPU: in this process
+    assert {pid for _, pid in project.map_files("x", lambda p: (p, os.getpid()), paths)} == {
+        os.getpid()
+    }
