@@ -45,6 +45,7 @@ import sys
 import time
 
 from . import seal
+from .reads import listing, status
 from .version import __version__
 
 TYPE_CHECKING = False
@@ -99,7 +100,7 @@ class Command:
         environment = sorted(
             (name, value) for name, value in os.environ.items() if name not in _OF_THE_SHELL
         )
-        imports = [(path, _status(path)) for path in sys.path if path]
+        imports = [(path, status(path)) for path in sys.path if path]
         described = repr(
             (
                 __version__,
@@ -215,13 +216,11 @@ class _Keeping:
         self.targets: tuple[str, ...] | None = None
 
     def __enter__(self) -> _Keeping:
-        import contextlib
-
-        from . import reads
+        from .reads import Recording
 
         self._start = time.time_ns()
-        self._stack = contextlib.ExitStack()
-        self._reads = self._stack.enter_context(reads.recording())
+        self._recording = Recording()
+        self._reads = self._recording.__enter__()
         self._out, self._err = _Tee(sys.stdout), _Tee(sys.stderr)
         self._saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = self._out, self._err  # type: ignore[assignment]
@@ -231,7 +230,7 @@ class _Keeping:
     def __exit__(self, kind, value, traceback) -> None:
         _KEEPING.remove(self)
         sys.stdout, sys.stderr = self._saved
-        self._stack.close()
+        self._recording.__exit__(kind, value, traceback)
         if kind is None:
             code = 0
         elif issubclass(kind, SystemExit):
@@ -271,14 +270,14 @@ class _Keeping:
         inputs: list[tuple[str, str, object]] = []
         limit = self._start - _RACY_NS
         for folder in folders:
-            listing, newest = _listing(folder, cache)
+            digest, newest = listing(folder, cache)
             if newest >= limit:
                 return None
-            inputs.append(("d", folder, listing))
+            inputs.append(("d", folder, digest))
         for path in files:
             if os.path.dirname(path) in listed and not os.path.islink(path):
                 continue  # its status is in its folder's listing (or its absence is)
-            state = _status(path)
+            state = status(path)
             if len(state) > 1 and max(state[3], state[4]) >= limit:
                 return None
             inputs.append(("f", path, state))
@@ -329,52 +328,12 @@ def _plain(args: list[str]) -> bool:
     return waiting is None
 
 
-def _status(path: str) -> tuple[int, ...]:
-    """A path's status (following symlinks): (type and mode, size, inode, modification and
-    change time), or (errno,) when there is none."""
-    try:
-        info = os.stat(path)
-    except OSError as exc:
-        return (exc.errno or 0,)
-    return (info.st_mode, info.st_size, info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
-
-
-def _listing(path: str, skip: str) -> tuple[str, int]:
-    """(a digest of every entry's name and status, the newest time among them) of a folder,
-    without following symlinks; the cache folder `skip`, or a folder holding it, is left out."""
-    digest = hashlib.blake2b(digest_size=16)
-    newest = 0
-    try:
-        with os.scandir(path) as found:
-            entries = sorted(found, key=_name)
-            for entry in entries:
-                if skip == entry.path or skip.startswith(entry.path + os.sep):
-                    continue
-                try:
-                    info = entry.stat(follow_symlinks=False)
-                except OSError as exc:
-                    digest.update(f"{entry.name}\0error:{exc.errno}\0".encode(errors="replace"))
-                    continue
-                newest = max(newest, info.st_mtime_ns, info.st_ctime_ns)
-                digest.update(
-                    f"{entry.name}\0{info.st_mode}:{info.st_size}:{info.st_ino}:"
-                    f"{info.st_mtime_ns}:{info.st_ctime_ns}\0".encode("utf-8", "surrogateescape")
-                )
-    except OSError as exc:
-        return f"error:{exc.errno}", 0
-    return digest.hexdigest(), newest
-
-
-def _name(entry: os.DirEntry) -> str:
-    return entry.name
-
-
 def _unchanged(inputs: tuple, cache: str) -> bool:
     for kind, path, state in inputs:
         if kind == "d":
-            if _listing(path, cache)[0] != state:
+            if listing(path, cache)[0] != state:
                 return False
-        elif _status(path) != state:
+        elif status(path) != state:
             return False
     return True
 

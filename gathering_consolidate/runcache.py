@@ -63,7 +63,7 @@ class RunCache:
         ).hexdigest()[:16]
         self._entry = Sealed(config, f"run-{name}.pickle")
         self._key = _run_key(config, sources, settings)
-        # The cache's own folder changes with every save: it is no input (see `_listing`).
+        # The cache's own folder changes with every save: it is no input (see `reads.listing`).
         self._skip = os.path.abspath(self._entry.folder)
         self._inputs: tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, str], ...]] | None = None
 
@@ -165,7 +165,7 @@ def _record_inputs(
         if issubclass(c, ProjectCheck)
         and (config.rule_enabled(c.id) or any(o.select is not None for o in config.overrides))
     ]
-    with reads.recording() as seen:
+    with reads.Recording() as seen:
         for check_cls in checks:
             project = ProjectContext(
                 str(config.root), tiers, tier_overrides=overrides, library=library
@@ -178,7 +178,7 @@ def _record_inputs(
     files = tuple((path, _file_state(path)) for path in opened)
     if any(state is None for _, state in files):
         return None
-    return files, tuple((path, _listing(path, skip)) for path in listed)
+    return files, tuple((path, reads.listing(path, skip)[0]) for path in listed)
 
 
 def _unchanged(inputs: Any, skip: str) -> bool:
@@ -186,7 +186,7 @@ def _unchanged(inputs: Any, skip: str) -> bool:
         return False
     files, folders = inputs
     return all(_file_state(path) == state for path, state in files) and all(
-        _listing(path, skip) == listing for path, listing in folders
+        reads.listing(path, skip)[0] == digest for path, digest in folders
     )
 
 
@@ -205,24 +205,3 @@ def _file_state(path: str) -> tuple[str, int, str] | tuple[str, str] | None:
             return None
         data = fh.read(_MAX_INPUT + 1)
     return ("file", len(data), hashlib.blake2b(data, digest_size=16).hexdigest())
-
-
-def _listing(path: str, skip: str) -> str:
-    """A folder's entries: name, type, size and modification time of each (without following
-    symlinks), so an added, removed, replaced, resized or touched entry shows. The cache folder
-    `skip`, or a folder holding it, is left out: the audit itself creates it and writes there."""
-    digest = hashlib.blake2b(digest_size=16)
-    try:
-        with os.scandir(path) as entries:
-            for entry in sorted(entries, key=lambda e: e.name):
-                if skip == entry.path or skip.startswith(entry.path + os.sep):
-                    continue
-                try:
-                    info = entry.stat(follow_symlinks=False)
-                    state = f"{stat.S_IFMT(info.st_mode)}:{info.st_size}:{info.st_mtime_ns}"
-                except OSError as exc:
-                    state = f"error:{exc.errno}"
-                digest.update(f"{entry.name}\0{state}\0".encode("utf-8", "surrogateescape"))
-    except OSError as exc:
-        return f"error:{exc.errno}"
-    return digest.hexdigest()
