@@ -8,15 +8,12 @@ def main() -> None:
     from .replay import Command
 
     command = Command.of(sys.argv[1:])
-    if command is None:
-        from .cli import main as run
-
-        run()
-        return
-    code = command.replay()
-    if code is not None:
+    if command is not None and (code := command.replay()) is not None:
         sys.exit(code)
     from .cli import main as run
 
+    if command is None:
+        run()
+        return
     with command.keeping():
         run()
