@@ -102,10 +102,8 @@ def _slotted_fields(
     cls: type,
 ) -> tuple[tuple[str, ...], Callable[[object], tuple[Any, ...]]] | None:
     """(field names, a function giving an object's field values as a tuple) of a slotted
-    dataclass with fields, None for any other class. The values are read by one
-    `operator.attrgetter` (C) rather than a loop of `getattr` calls."""
-    if cls in _FIELDS:
-        return _FIELDS[cls]
+    dataclass with fields, None for any other class, kept in `_FIELDS`. The values are read by
+    one `operator.attrgetter` (C) rather than a loop of `getattr` calls."""
     slotted = dataclasses.is_dataclass(cls) and "__slots__" in cls.__dict__
     names = tuple(f.name for f in dataclasses.fields(cls)) if slotted else ()
     plan = None
@@ -120,7 +118,7 @@ def _slotted_fields(
 
 def _reduce_slotted_dataclass(obj: object) -> Any:
     cls = type(obj)
-    plan = _FIELDS[cls] if cls in _FIELDS else _slotted_fields(cls)
+    plan = _FIELDS[cls] if cls in _FIELDS else _slotted_fields(cls)  # memoised by class
     if plan is None:
         return NotImplemented
     names, values = plan
