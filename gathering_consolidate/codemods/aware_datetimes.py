@@ -186,7 +186,7 @@ class AwareDatetimes(Codemod):
         work = [
             path
             for path, source in sorted(project.files.items())
-            if lines.get(path) or _REFERENCE.search(source)
+            if _needs_rewrite(source, lines.get(path))
         ]
 
         def attempt(path: str) -> tuple[str, list[Refused], list[str]] | Refused:
@@ -221,7 +221,7 @@ class AwareDatetimes(Codemod):
         """The file with its naive calls (at `lines`) and uncalled references
         (`default_factory=datetime.utcnow`) made aware, except where a new aware value would
         meet one that stays naive (those are refused, with the other side named)."""
-        if not lines and not _REFERENCE.search(source):
+        if not _needs_rewrite(source, lines):
             return source, [], []
         refusals: list[Refused] = []
         from .. import parsing
@@ -254,6 +254,11 @@ class AwareDatetimes(Codemod):
         if isinstance(result, TransformSkip):
             return source, refusals, []
         return result.code, refusals, [*notes, *command.notes]
+
+
+def _needs_rewrite(source: str, lines: set[int] | None) -> bool:
+    """Whether a file has a naive call to make aware (at `lines`) or an uncalled reference."""
+    return bool(lines) or _REFERENCE.search(source) is not None
 
 
 #: An uncalled reference to a naive constructor handed to a keyword argument.
