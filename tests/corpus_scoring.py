@@ -23,7 +23,30 @@ from gathering_consolidate import AuditResult, Finding, audit
 
 REPO = Path(__file__).resolve().parent.parent
 LABELS = REPO / "tests" / "corpus_labels"
-CORPUS = REPO.parent / "shared" / "corpus"
+
+
+def _find_corpus() -> Path:
+    """`shared/corpus` beside the checkout, else beside the repository it was cloned from (a
+    clone in a scratch folder, as CI makes one; `.ci/run` finds the smoke the same way)."""
+    here = REPO.parent / "shared" / "corpus"
+    if here.is_dir():
+        return here
+    try:
+        origin = subprocess.run(
+            ["git", "config", "--get", "remote.origin.url"],
+            cwd=REPO, capture_output=True, text=True, timeout=30, check=False,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return here
+    if origin and Path(origin).is_dir():
+        beside = Path(origin).resolve().parent / "shared" / "corpus"
+        if beside.is_dir():
+            return beside
+    return here
+
+
+#: The corpus archives and their `extract.sh` (see `_find_corpus`).
+CORPUS = _find_corpus()
 PROJECTS = ("superagi", "netflix-dispatch")
 LABEL_FILES = ("exc", "routes", "sql", "stb", "mem", "aut")
 

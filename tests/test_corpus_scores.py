@@ -59,7 +59,7 @@ MEASURED: dict[tuple[str, str, str], float | None] = {
 
 needs_corpus = pytest.mark.skipif(
     not scoring.corpus_available(),
-    reason=f"the corpus is not there: {scoring.CORPUS}/extract.sh (a checkout without ../shared)",
+    reason=f"the corpus is not there: {scoring.CORPUS}/extract.sh (neither beside the checkout nor beside its origin)",
 )
 
 

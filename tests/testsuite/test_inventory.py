@@ -14,9 +14,8 @@ import pytest
 
 from gathering_consolidate.testsuite import inventory, issue_reference
 from gathering_consolidate.testsuite.pytest_config import load_pytest_config
-from tests.conftest import FIXTURE_APP, REPO
-
-CORPUS = REPO.parent / "shared" / "corpus"
+from tests.conftest import FIXTURE_APP
+from tests.corpus_scoring import CORPUS
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

@@ -18,6 +18,7 @@ from gathering_consolidate.codemods.engine import apply, plan_migration, syntax_
 from gathering_consolidate.testsuite import inventory
 from gathering_consolidate.testsuite.classify import classify
 from tests.conftest import FIXTURE_APP
+from tests.corpus_scoring import CORPUS
 
 TESTS = {
     "app/__init__.py": "",
@@ -212,9 +213,6 @@ def test_fixture_app_after_tagging(tmp_path, fresh_database):
     assert run.returncode == 0, run.stdout[-4000:]
     assert f"{len(stubs) + 1} deselected" not in run.stdout
     assert f"{len(stubs)} deselected" in run.stdout.splitlines()[-1]
-
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 
 
 @pytest.fixture(scope="module")
